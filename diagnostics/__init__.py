@@ -1,0 +1,1 @@
+"""Diagnostics: which workers are alive, service health, and `manage.py doctor`."""

@@ -1,0 +1,41 @@
+"""Turns "Redis is not answering" into a clear 503 JSON answer instead of a 500 page."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import redis
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from kombu.exceptions import OperationalError
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError)
+
+
+class RedisUnavailableMiddleware:
+    """Answers 503 with the error in words when Redis (or the broker) is down."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, UNAVAILABLE):
+            return None
+        logger.warning("Redis unavailable during %s %s: %s", request.method, request.path,
+                       exception)
+        return JsonResponse(
+            {
+                "error": "Redis is not answering, so tasks can be neither started nor read. "
+                "Try again in a moment.",
+                "detail": str(exception) if settings.DEBUG else "service unavailable",
+                "fix": "Start Redis (./start_dev.sh starts an embedded one) and check "
+                "REDIS_URL; `python manage.py doctor` shows every service.",
+            },
+            status=503,
+        )

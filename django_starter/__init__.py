@@ -1,0 +1,7 @@
+"""Django Starter: the Django project (wiring only). The Celery app loads with Django."""
+
+from __future__ import annotations
+
+from .celery import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,104 @@
+"""`ProgressConsumer` at /ws/progress/<task_id>/: the task's snapshot, then every change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, WebsocketConsumer
+
+from diagnostics.workers import workers_online
+
+from . import services, store
+from .broadcast import group_name
+
+CLOSE_NOT_FOUND = 4404
+CLOSE_FORBIDDEN = 4403
+# How often an open socket re-checks workers_online (so the page learns at once
+# when a worker starts or stops); one ZCOUNT per open socket per period.
+LIVE_REFRESH_SECONDS = 1.0
+
+
+class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Streams one task's snapshots to its owner and closes after a terminal state."""
+
+    task_id: str
+    last_seq: int = 0
+    last_online: int | None = None
+    refresher: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
+        if not store.is_valid_task_id(self.task_id):
+            await self.refuse(CLOSE_NOT_FOUND)
+            return
+        # Join first, then read: a change between the two is not missed (seq dedupes).
+        await self.channel_layer.group_add(group_name(self.task_id), self.channel_name)
+        snapshot = await sync_to_async(store.read, thread_sensitive=False)(task_id=self.task_id)
+        owner, is_staff = await self.reader()
+        if snapshot is None:
+            await self.refuse(CLOSE_NOT_FOUND)
+            return
+        if not services.may_read(snapshot, owner=owner, is_staff=is_staff):
+            await self.refuse(CLOSE_FORBIDDEN)
+            return
+        await self.accept()
+        await self.send_snapshot(store.public(snapshot))
+        if snapshot["state"] not in store.TERMINAL_STATES:
+            self.refresher = asyncio.create_task(self.refresh_live_fields())
+
+    async def disconnect(self, code: int) -> None:
+        if self.refresher is not None:
+            self.refresher.cancel()
+        if getattr(self, "task_id", None) and store.is_valid_task_id(self.task_id):
+            await self.channel_layer.group_discard(group_name(self.task_id), self.channel_name)
+
+    async def progress_update(self, event: dict[str, Any]) -> None:
+        """A new snapshot from the worker or the web process (message type progress.update)."""
+        await self.send_snapshot(event["snapshot"])
+
+    async def send_snapshot(self, snapshot: store.Snapshot) -> None:
+        if snapshot["seq"] <= self.last_seq:
+            return  # an older message overtaken by a newer one
+        self.last_seq = snapshot["seq"]
+        self.last_snapshot = snapshot
+        if self.last_online is None:
+            self.last_online = await sync_to_async(workers_online, thread_sensitive=False)()
+        await self.send_json({**snapshot, "workers_online": self.last_online,
+                              "queue_position": None})
+        if snapshot["state"] in store.TERMINAL_STATES:
+            await self.close()
+
+    async def refresh_live_fields(self) -> None:
+        """Send the snapshot again when the number of live workers changes."""
+        while True:
+            await asyncio.sleep(LIVE_REFRESH_SECONDS)
+            with contextlib.suppress(Exception):
+                online = await sync_to_async(workers_online, thread_sensitive=False)()
+                if online != self.last_online:
+                    self.last_online = online
+                    await self.send_json({**self.last_snapshot, "workers_online": online,
+                                          "queue_position": None})
+
+    async def refuse(self, code: int) -> None:
+        """Accept only to close with an explicit code; no snapshot is ever sent."""
+        await self.accept()
+        await self.close(code=code)
+
+    @database_sync_to_async
+    def reader(self) -> tuple[str | None, bool]:
+        user = self.scope.get("user")
+        session = self.scope.get("session")
+        owner = services.existing_owner(user=user, session=session) if session is not None \
+            else None
+        return owner, bool(user is not None and user.is_staff)
+
+
+class NotFoundConsumer(WebsocketConsumer):  # type: ignore[misc]
+    """Any other WebSocket path: the handshake is denied (HTTP 403)."""
+
+    def connect(self) -> None:
+        self.close()

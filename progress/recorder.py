@@ -1,0 +1,121 @@
+"""`progress.set()`: report a task's progress from inside a Celery task.
+
+    from progress.recorder import progress
+
+    @shared_task
+    def resize_photos(ids):
+        for i, photo_id in enumerate(ids, start=1):
+            resize(photo_id)
+            progress.set(i, total=len(ids), message=f"Photo {i}")
+
+Calls are coalesced: at most one write to Redis (and one WebSocket message) per
+`PROGRESS_PUBLISH_INTERVAL` (50 ms) per task, however tight the loop. The latest
+value is always written: a trailing write follows within one interval, and the
+task's end flushes it before the terminal state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from celery import current_task
+from django.conf import settings
+
+from . import broadcast, store
+
+logger = logging.getLogger(__name__)
+
+
+class Recorder:
+    """Coalesces the progress of one task run into a bounded number of writes."""
+
+    def __init__(self, task_id: str, *, interval: float) -> None:
+        self.task_id = task_id
+        self.interval = interval
+        self.writes = 0
+        self._lock = threading.Lock()
+        self._pending: dict[str, Any] | None = None
+        self._next_at = 0.0
+        self._timer: threading.Timer | None = None
+
+    def set(self, current: float, total: float = 100, message: str = "") -> None:
+        """Record the latest progress; write it now or within one interval."""
+        with self._lock:
+            self._pending = {"state": store.PROGRESS, "current": current, "total": total,
+                             "message": message}
+            now = time.monotonic()
+            if now >= self._next_at:
+                self._flush_locked(now)
+            elif self._timer is None:
+                self._timer = threading.Timer(self._next_at - now, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        """Write the pending value, if any (the trailing write)."""
+        with self._lock:
+            self._timer = None
+            if self._pending is not None:
+                self._flush_locked(time.monotonic())
+
+    def close(self) -> None:
+        """Stop the trailing timer and write what is pending: called when the task ends."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._pending is not None:
+                self._flush_locked(time.monotonic())
+
+    def _flush_locked(self, now: float) -> None:
+        fields, self._pending = self._pending, None
+        self._next_at = now + self.interval
+        assert fields is not None
+        try:
+            snapshot = store.update(task_id=self.task_id, **fields)
+        except Exception:  # Redis away: the task goes on, progress resumes when it is back
+            logger.warning("could not store progress of %s", self.task_id, exc_info=True)
+            return
+        self.writes += 1
+        if snapshot is not None:
+            broadcast.send_snapshot(store.public(snapshot))
+
+
+_recorders: dict[str, Recorder] = {}
+_recorders_lock = threading.Lock()
+
+
+def recorder_for(task_id: str) -> Recorder:
+    """The recorder of a running task, made on first use."""
+    with _recorders_lock:
+        recorder = _recorders.get(task_id)
+        if recorder is None:
+            recorder = Recorder(task_id, interval=settings.PROGRESS_PUBLISH_INTERVAL)
+            _recorders[task_id] = recorder
+        return recorder
+
+
+def close_recorder(task_id: str) -> None:
+    """Flush and forget a task's recorder (the task has ended)."""
+    with _recorders_lock:
+        recorder = _recorders.pop(task_id, None)
+    if recorder is not None:
+        recorder.close()
+
+
+class CurrentTaskProgress:
+    """`progress.set(i)` for whichever Celery task is running in this thread."""
+
+    def set(self, current: float, total: float = 100, message: str = "") -> None:
+        """Report `current` out of `total`; a no-op outside a worker (a direct call)."""
+        task = current_task
+        task_id = getattr(getattr(task, "request", None), "id", None)
+        if not task_id:
+            return
+        recorder_for(task_id).set(current, total, message)
+
+
+progress = CurrentTaskProgress()

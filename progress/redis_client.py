@@ -1,0 +1,30 @@
+"""One Redis client per process for the progress store and the worker heartbeat."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import redis
+from django.conf import settings
+
+_lock = threading.Lock()
+_client: redis.Redis | None = None
+_client_pid = 0
+
+
+def get_redis() -> redis.Redis:
+    """The process's client for `REDIS_URL`, with short timeouts (an outage fails fast)."""
+    global _client, _client_pid
+    with _lock:
+        if _client is None or _client_pid != os.getpid():
+            timeout = settings.REDIS_SOCKET_TIMEOUT
+            _client = redis.Redis.from_url(
+                settings.REDIS_URL,
+                decode_responses=True,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                health_check_interval=15,
+            )
+            _client_pid = os.getpid()
+        return _client

@@ -1,0 +1,75 @@
+"""Starting tasks and reading snapshots on behalf of an owner (a session or a user).
+
+Views and the WebSocket consumer call these; they never touch Redis themselves.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.sessions.backends.base import SessionBase
+
+from diagnostics.workers import workers_online
+from django_starter.tasks import long_running_task
+
+from . import store
+
+SESSION_OWNER_KEY = "progress_owner"
+
+
+def owner_for(*, user: AbstractBaseUser | AnonymousUser | None, session: SessionBase) -> str:
+    """Who owns tasks started now: the logged-in user, else this browser session.
+
+    A session gets a random owner token on its first task, kept in the session data
+    so that it survives a login's session-key rotation.
+    """
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    token = session.get(SESSION_OWNER_KEY)
+    if not token:
+        token = secrets.token_urlsafe(16)
+        session[SESSION_OWNER_KEY] = token
+    return f"session:{token}"
+
+
+def existing_owner(*, user: AbstractBaseUser | AnonymousUser | None,
+                   session: SessionBase) -> str | None:
+    """The owner identity of this request, without creating one (None for a new session)."""
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    token = session.get(SESSION_OWNER_KEY)
+    return f"session:{token}" if token else None
+
+
+def may_read(snapshot: store.Snapshot, *, owner: str | None, is_staff: bool) -> bool:
+    """Only the task's owner, and staff, may see a task."""
+    return is_staff or (owner is not None and snapshot.get("owner") == owner)
+
+
+def with_live_fields(snapshot: store.Snapshot, *, online: int) -> dict[str, Any]:
+    """The public snapshot plus `workers_online` and `queue_position`."""
+    data = store.public(snapshot)
+    data["workers_online"] = online
+    data["queue_position"] = None
+    return data
+
+
+def task_start(*, owner: str) -> dict[str, Any]:
+    """Record a new `long_running_task` for `owner` and send it to the broker."""
+    task_id = str(uuid.uuid4())
+    snapshot = store.create(task_id=task_id, owner=owner)
+    long_running_task.apply_async(task_id=task_id)
+    return with_live_fields(snapshot, online=workers_online())
+
+
+def task_snapshot(*, task_id: str, owner: str | None, is_staff: bool) -> dict[str, Any] | None:
+    """The task's snapshot for this reader, or None when unknown, malformed or not theirs."""
+    if not store.is_valid_task_id(task_id):
+        return None
+    snapshot = store.read(task_id=task_id)
+    if snapshot is None or not may_read(snapshot, owner=owner, is_staff=is_staff):
+        return None
+    return with_live_fields(snapshot, online=workers_online())

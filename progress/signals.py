@@ -1,0 +1,80 @@
+"""Start, retry and terminal states, recorded from Celery's task signals in the worker."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import signals
+
+from . import broadcast, store
+from .recorder import close_recorder
+
+logger = logging.getLogger(__name__)
+
+
+def record(task_id: str | None, **fields: Any) -> None:
+    """Store a state change and publish it; never raises into the worker."""
+    if not task_id:
+        return
+    try:
+        snapshot = store.update(task_id=task_id, **fields)
+    except Exception:
+        logger.warning("could not record %s for task %s", fields.get("state"), task_id,
+                       exc_info=True)
+        return
+    if snapshot is not None:
+        broadcast.send_snapshot(store.public(snapshot))
+
+
+@signals.task_prerun.connect
+def on_task_prerun(task_id: str | None = None, **_: Any) -> None:
+    # Also runs when a task is redelivered after a worker died: progress starts over.
+    record(task_id, state=store.STARTED, current=0, message="Started", error=None)
+
+
+@signals.task_success.connect
+def on_task_success(sender: Any = None, result: Any = None, **_: Any) -> None:
+    task_id = sender.request.id if sender is not None else None
+    if not task_id:
+        return
+    close_recorder(task_id)
+    snapshot = store.read(task_id=task_id) or {}
+    total = snapshot.get("total") or 100
+    record(task_id, state=store.SUCCESS, current=total, total=total, percent=100,
+           message="Done", result=_jsonable(result))
+
+
+@signals.task_failure.connect
+def on_task_failure(task_id: str | None = None, exception: BaseException | None = None,
+                    **_: Any) -> None:
+    if task_id:
+        close_recorder(task_id)
+    error = f"{type(exception).__name__}: {exception}" if exception else "failed"
+    record(task_id, state=store.FAILURE, message="Failed", error=error[:500])
+
+
+@signals.task_retry.connect
+def on_task_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
+    task_id = getattr(request, "id", None)
+    if task_id:
+        close_recorder(task_id)
+    record(task_id, state=store.RETRY, message=f"Retrying: {reason}"[:500])
+
+
+@signals.task_revoked.connect
+def on_task_revoked(request: Any = None, **_: Any) -> None:
+    task_id = getattr(request, "id", None)
+    if task_id:
+        close_recorder(task_id)
+    record(task_id, state=store.REVOKED, message="Cancelled")
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value

@@ -1,0 +1,116 @@
+// The page's only script: start tasks, follow each over its WebSocket, draw the bars.
+const TERMINAL = new Set(["SUCCESS", "FAILURE", "REVOKED"]);
+const RECONNECT_MAX_MS = 5000;
+
+const list = document.getElementById("tasks");
+const template = document.getElementById("task-template");
+const startButton = document.getElementById("start-task");
+const noWorkerBanner = document.getElementById("no-worker");
+const connectionBanner = document.getElementById("connection");
+const workersCount = document.querySelector("#workers-online span");
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+function showWorkers(count) {
+  if (typeof count !== "number") return;
+  workersCount.textContent = String(count);
+  noWorkerBanner.hidden = count > 0;
+}
+
+function showConnectionProblem(text) {
+  connectionBanner.textContent = text || "";
+  connectionBanner.hidden = !text;
+}
+
+function describe(snapshot) {
+  switch (snapshot.state) {
+    case "PENDING":
+      if (snapshot.workers_online === 0) return "Queued: waiting for a worker to start.";
+      if (snapshot.queue_position) {
+        const n = snapshot.queue_position;
+        return `Queued: ${n} task${n === 1 ? "" : "s"} ahead of yours.`;
+      }
+      return snapshot.message || "Queued.";
+    case "FAILURE":
+      return `Failed: ${snapshot.error || "unknown error"}`;
+    case "SUCCESS":
+      return `Done: ${JSON.stringify(snapshot.result)}`;
+    default:
+      return snapshot.message || "";
+  }
+}
+
+class TaskView {
+  constructor(taskId) {
+    this.taskId = taskId;
+    this.seq = 0;
+    this.state = null;
+    this.retries = 0;
+    this.element = template.content.firstElementChild.cloneNode(true);
+    this.element.dataset.taskId = taskId;
+    this.element.querySelector(".task-id").textContent = taskId;
+    list.prepend(this.element);
+  }
+
+  render(snapshot) {
+    if (snapshot.seq < this.seq) return; // an older message: drop it
+    this.seq = snapshot.seq;
+    this.state = snapshot.state;
+    const el = this.element;
+    el.dataset.state = snapshot.state;
+    el.querySelector(".task-state").textContent = snapshot.state;
+    el.querySelector(".bar-fill").style.width = `${snapshot.percent}%`;
+    el.querySelector(".bar").setAttribute("aria-valuenow", String(snapshot.percent));
+    el.querySelector(".task-message").textContent = describe(snapshot);
+    showWorkers(snapshot.workers_online);
+  }
+
+  follow() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/progress/${this.taskId}/`);
+    socket.onopen = () => { this.retries = 0; showConnectionProblem(""); };
+    socket.onmessage = (event) => this.render(JSON.parse(event.data));
+    socket.onclose = (event) => {
+      if (TERMINAL.has(this.state)) return;
+      if (event.code === 4404 || event.code === 4403) {
+        this.element.querySelector(".task-message").textContent = "This task is not yours or no longer exists.";
+        return;
+      }
+      // Lost the server or its Redis: say so, then reconnect; the snapshot on connect catches up.
+      showConnectionProblem("Lost the live connection to the server; reconnecting…");
+      const delay = Math.min(RECONNECT_MAX_MS, 250 * 2 ** this.retries++);
+      setTimeout(() => this.follow(), delay);
+    };
+  }
+}
+
+async function startTask() {
+  startButton.disabled = true;
+  try {
+    const response = await fetch("/tasks/", {
+      method: "POST",
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    const body = await response.json();
+    if (response.status !== 202) {
+      showConnectionProblem(body.error || `Could not start the task (HTTP ${response.status}).`);
+      return;
+    }
+    showConnectionProblem("");
+    const view = new TaskView(body.task_id);
+    view.render({ ...body, seq: 0, percent: 0, message: "Queued" });
+    view.follow();
+  } catch (error) {
+    showConnectionProblem(`Could not reach the server: ${error.message}`);
+  } finally {
+    startButton.disabled = false;
+  }
+}
+
+startButton.addEventListener("click", startTask);
+const initialIds = JSON.parse(document.getElementById("initial-task-ids").textContent);
+for (const taskId of [...initialIds].reverse()) new TaskView(taskId).follow();
