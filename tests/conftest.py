@@ -1,0 +1,84 @@
+"""Test set-up on real parts: a private Redis, a real Celery worker, a live Daphne.
+
+Redis: `TEST_REDIS_URL` when given (use a database number of its own), else a
+private `redis-server` on a free port, started here before Django reads its
+settings. Never CELERY_TASK_ALWAYS_EAGER: the broker and the worker are real.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import (
+    Proc,
+    RedisServer,
+    migrate,
+    stack_env,
+    start_daphne,
+    start_worker,
+)
+
+_redis_server: RedisServer | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _redis_server
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        _redis_server = RedisServer().start()
+        url = _redis_server.url
+    os.environ["REDIS_URL"] = url
+    os.environ.pop("CELERY_BROKER_URL", None)
+    os.environ.pop("CELERY_RESULT_BACKEND", None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "django_starter.settings"
+    os.environ.setdefault("DJANGO_DEBUG", "1")
+    from django.conf import settings
+
+    settings.INSTALLED_APPS  # noqa: B018  (load settings now, with this REDIS_URL)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _redis_server is not None:
+        _redis_server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The URL of the Redis that the whole test session uses."""
+    return os.environ["REDIS_URL"]
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's subprocesses write their logs."""
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def stack_database(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Path:
+    """A migrated SQLite file for live servers (they run outside pytest-django's database)."""
+    path = tmp_path_factory.mktemp("db") / "live.sqlite3"
+    migrate(stack_env(redis_url=redis_url, database_path=path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def worker(redis_url: str, logs_dir: Path) -> Iterator[Proc]:
+    """One real Celery worker (prefork, 2 processes) for the whole session."""
+    proc = start_worker(stack_env(redis_url=redis_url), log_dir=logs_dir)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(redis_url: str, logs_dir: Path, stack_database: Path) -> Iterator[str]:
+    """A real Daphne serving the project (HTTP and WebSocket) on a free port."""
+    proc, base_url = start_daphne(
+        stack_env(redis_url=redis_url, database_path=stack_database), log_dir=logs_dir
+    )
+    yield base_url
+    proc.stop()
