@@ -50,16 +50,24 @@ class Recorder:
             if now >= self._next_at:
                 self._flush_locked(now)
             elif self._timer is None:
-                self._timer = threading.Timer(self._next_at - now, self.flush)
-                self._timer.daemon = True
-                self._timer.start()
+                self._schedule_locked(self._next_at - now)
 
-    def flush(self) -> None:
-        """Write the pending value, if any (the trailing write)."""
+    def _on_timer(self) -> None:
+        """The trailing write: the pending value once its interval is over."""
         with self._lock:
             self._timer = None
-            if self._pending is not None:
-                self._flush_locked(time.monotonic())
+            if self._pending is None:
+                return
+            now = time.monotonic()
+            if now >= self._next_at:
+                self._flush_locked(now)
+            else:  # a direct write got there first: wait for the next window
+                self._schedule_locked(self._next_at - now)
+
+    def _schedule_locked(self, delay: float) -> None:
+        self._timer = threading.Timer(delay, self._on_timer)
+        self._timer.daemon = True
+        self._timer.start()
 
     def close(self) -> None:
         """Stop the trailing timer and write what is pending: called when the task ends."""
