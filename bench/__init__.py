@@ -1,0 +1,1 @@
+"""The benchmark: `python bench/run.py` starts the real stack and prints a table."""

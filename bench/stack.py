@@ -1,0 +1,80 @@
+"""Start the real stack for the benchmark on free loopback ports, and stop all of it.
+
+Reuses the test suite's process helpers (tests/support/processes.py) unchanged:
+a private redis-server, a migrated SQLite file, Daphne and a Celery worker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.support.processes import (
+    ROOT,
+    Proc,
+    RedisServer,
+    free_port,
+    migrate,
+    stack_env,
+    start_daphne,
+    start_worker,
+)
+
+
+class BenchStack:
+    """Redis + Daphne now, the worker later (the POST figures are taken without one)."""
+
+    def __init__(self, *, keep_logs: bool = False) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="starter-bench-"))
+        self.keep_logs = keep_logs
+        self.redis = RedisServer(data_dir=self.dir)
+        self.procs: list[Proc] = []
+        self.env: dict[str, str] = {}
+        self.base_url = ""
+        self.worker: Proc | None = None
+        self.pids: list[int] = []
+
+    def start_web(self) -> None:
+        """redis-server, migrate, Daphne; and this process's Django pointed at the same Redis."""
+        self.redis.start()
+        assert self.redis.proc is not None
+        self.pids.append(self.redis.proc.pid)
+        # Nothing listens on FLOWER_PORT: /health/ never reaches a Flower on 8054.
+        # The per-owner cap on unfinished tasks is lifted: one session POSTs hundreds.
+        self.env = stack_env(redis_url=self.redis.url, database_path=self.dir / "bench.sqlite3",
+                             FLOWER_PORT=str(free_port()), DJANGO_LOG_LEVEL="WARNING",
+                             PROGRESS_MAX_ACTIVE_TASKS="1000000", PYTHONPATH=str(ROOT))
+        migrate(self.env)
+        daphne, self.base_url = start_daphne(self.env, log_dir=self.dir)
+        self.procs.append(daphne)
+        self.pids.append(daphne.pid)
+        os.environ.update({key: self.env[key] for key in
+                           ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE",
+                            "FLOWER_PORT", "DJANGO_LOG_LEVEL")})
+        for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+            os.environ.pop(key, None)
+        import django
+
+        django.setup()
+
+    def start_worker(self) -> Proc:
+        """One real worker (prefork, 2 processes) that also knows the bench tasks."""
+        self.worker = start_worker(self.env, log_dir=self.dir, name="bench",
+                                   extra_args=["--include", "bench.tasks"])
+        self.procs.append(self.worker)
+        self.pids.append(self.worker.pid)
+        return self.worker
+
+    def stop(self, *, failed: bool = False) -> None:
+        """Stop every process started here, newest first; keep the logs only on failure."""
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.procs.clear()
+        self.redis.stop()
+        if failed or self.keep_logs:
+            print(f"logs kept in {self.dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)

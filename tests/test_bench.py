@@ -1,0 +1,82 @@
+"""The benchmark runs on the real stack in a tiny configuration and prints every figure."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import ROOT
+
+pytestmark = [pytest.mark.slow]
+
+EXPECTED_METRICS = [
+    "POST /tasks/ latency p50",
+    "POST /tasks/ latency p95",
+    "POST /tasks/ throughput",
+    "POST → first WS message p50",
+    "enqueue → STARTED seen on WS p50",
+    "enqueue → SUCCESS seen on WS p50",
+    "progress.set() cost per call",
+    "tight loop WS messages",
+    "tight loop snapshot writes",
+    "tight loop final value delivered",
+    "WS message latency (set → client) p50",
+    "WS message latency (set → client) p95",
+    "GET /health/ latency p50",
+    "workers_online() heartbeat ZCOUNT",
+    "control.ping(timeout=1) per call",
+    "worker SIGKILL → workers_online 0",
+]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_quick_benchmark_prints_the_table_and_stops_its_stack(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--calls", "20000", "--json", str(report)],
+        cwd=ROOT, capture_output=True, text=True, timeout=170,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("machine: ")
+    assert "redis-server" in lines[1]
+    header = next(line for line in lines if line.startswith("metric"))
+    assert header.split() == ["metric", "value", "unit", "notes"]
+    for metric in EXPECTED_METRICS:
+        assert any(line.startswith(metric + " ") for line in lines), f"no row {metric!r}"
+
+    data = json.loads(report.read_text())
+    rows = {row["metric"]: row for row in data["rows"]}
+    value = {metric: row["value"] for metric, row in rows.items()}
+    assert data["machine"]["cores"] >= 1
+    for metric in ("POST /tasks/ latency", "GET /health/ latency",
+                   "WS message latency (set → client)"):
+        assert 0 < value[f"{metric} p50"] <= value[f"{metric} p95"]
+    assert value["POST /tasks/ throughput"] > 0
+    # The task body alone sleeps 20 x 10 ms; SUCCESS comes after STARTED.
+    assert value["enqueue → SUCCESS seen on WS p50"] >= 200
+    assert value["enqueue → STARTED seen on WS p50"] < value["enqueue → SUCCESS seen on WS p50"]
+    # Coalescing: a handful of messages for 20,000 calls, and the last value arrives.
+    assert value["tight loop final value delivered"] == "yes"
+    assert 3 <= value["tight loop WS messages"] <= value["tight loop snapshot writes"] + 1
+    assert value["tight loop snapshot writes"] < 1000
+    assert "SUCCESS at current=20,000, 100%" in rows["tight loop final value delivered"]["notes"]
+    assert value["progress.set() cost per call"] > 0
+    assert "counted 1" in rows["workers_online() heartbeat ZCOUNT"]["notes"]
+    assert "1 reply" in rows["control.ping(timeout=1) per call"]["notes"]
+    assert value["worker SIGKILL → workers_online 0"] > 0
+    # Everything the benchmark started is gone.
+    assert len(data["pids"]) == 3
+    assert not [pid for pid in data["pids"] if pid_alive(pid)]
