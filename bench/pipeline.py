@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -118,14 +119,30 @@ def presence_costs(*, zcounts: int, pings: int, ping_timeout: float) -> dict[str
     return {"zcount": zcount, "online": online, "ping": ping, "replies": len(replies or [])}
 
 
-def worker_loss_detection(worker: Any, *, timeout: float = 15.0) -> float:
-    """SIGKILL the worker (no goodbye): seconds until workers_online() reads 0."""
-    import signal
+async def worker_loss_detection(worker: Any, base_url: str, *, owner: str, cookie: str,
+                                timeout: float = 15.0) -> tuple[float, float]:
+    """SIGKILL the worker (no goodbye): seconds until workers_online() reads 0, and until
+    an open WebSocket of a queued task says `workers_online: 0` (what the page shows)."""
+    task_id = str(uuid.uuid4())
+    store.create(task_id=task_id, owner=owner)  # queued for ever: never sent to the broker
+    async with connect_ws(base_url, task_id, cookie) as ws:
+        first = json.loads(await ws.recv())
+        if first["workers_online"] < 1:
+            raise RuntimeError(f"the page does not count the worker: {first}")
+        worker.signal(signal.SIGKILL)
+        killed = time.perf_counter()
 
-    worker.signal(signal.SIGKILL)
-    started = time.perf_counter()
-    while workers_online() > 0:
-        if time.perf_counter() - started > timeout:
-            raise RuntimeError("workers_online() still counts a killed worker")
-        time.sleep(0.02)
-    return time.perf_counter() - started
+        async def counted_gone() -> float:
+            while workers_online() > 0:
+                await asyncio.sleep(0.02)
+            return time.perf_counter() - killed
+
+        async def page_told() -> float:
+            async for raw in ws:
+                if json.loads(raw)["workers_online"] == 0:
+                    return time.perf_counter() - killed
+            raise RuntimeError("the WebSocket closed before it reported the lost worker")
+
+        async with asyncio.timeout(timeout):
+            counted, told = await asyncio.gather(counted_gone(), page_told())
+    return counted, told

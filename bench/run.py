@@ -124,7 +124,8 @@ def with_worker(stack: BenchStack, sizes: dict[str, int], owner: str, cookie: st
     health, report = asyncio.run(web.health_latency(url, sizes["health"]))
     presence = pipeline.presence_costs(zcounts=sizes["zcounts"], pings=sizes["pings"],
                                        ping_timeout=PING_TIMEOUT)
-    lost = pipeline.worker_loss_detection(worker)
+    lost, told = asyncio.run(pipeline.worker_loss_detection(worker, url, owner=owner,
+                                                             cookie=cookie))
 
     task = f"long_running_task(steps={STEPS}, delay={DELAY}), WS open before send"
     per_call = loop["seconds"] / loop["calls"]
@@ -158,7 +159,9 @@ def with_worker(stack: BenchStack, sizes: dict[str, int], owner: str, cookie: st
         Row("control.ping(timeout=1) per call", ms(percentile(presence["ping"], 50)), "ms",
             f"p50 of {len(presence['ping'])}; {presence['replies']} reply; waits out the timeout"),
         Row("worker SIGKILL → workers_online 0", lost, "s",
-            "heartbeat every 1 s, WORKER_HEARTBEAT_TTL 3 s"),
+            f"heartbeat every 1 s, WORKER_HEARTBEAT_TTL {settings.WORKER_HEARTBEAT_TTL:g} s"),
+        Row("worker SIGKILL → page told (WS)", told, "s",
+            "open WebSocket of a queued task says workers_online 0"),
     ]
 
 

@@ -31,6 +31,7 @@ EXPECTED_METRICS = [
     "workers_online() heartbeat ZCOUNT",
     "control.ping(timeout=1) per call",
     "worker SIGKILL → workers_online 0",
+    "worker SIGKILL → page told (WS)",
 ]
 
 
@@ -76,7 +77,8 @@ def test_quick_benchmark_prints_the_table_and_stops_its_stack(tmp_path: Path) ->
     assert value["progress.set() cost per call"] > 0
     assert "counted 1" in rows["workers_online() heartbeat ZCOUNT"]["notes"]
     assert "1 reply" in rows["control.ping(timeout=1) per call"]["notes"]
-    assert value["worker SIGKILL → workers_online 0"] > 0
+    assert 0 < value["worker SIGKILL → workers_online 0"]
+    assert value["worker SIGKILL → page told (WS)"] > 0
     # Everything the benchmark started is gone.
     assert len(data["pids"]) == 3
     assert not [pid for pid in data["pids"] if pid_alive(pid)]
