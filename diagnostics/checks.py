@@ -1,77 +1,184 @@
-"""One function per service check; each returns a dict with `ok` and the details."""
+"""One function per service check, shared by GET /health/ and `manage.py doctor`.
+
+Each check returns a `Check`: OK, WARN or FAIL, what was found in words, the exact
+command that fixes a failure, and details for machines. Every network call here
+uses DIAGNOSTICS_TIMEOUT (half a second by default), so a dead or hung service
+makes a check fail fast instead of hanging the report.
+"""
 
 from __future__ import annotations
 
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import redis
+from celery import current_app
 from django.conf import settings
 
-from progress.redis_client import get_redis
-
+from . import fixes
+from .queues import broker_lengths, queue_for, waiting
 from .workers import worker_details
 
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
-def check_redis() -> dict[str, Any]:
-    """Is Redis answering at REDIS_URL, which version, how fast."""
-    started = time.perf_counter()
+
+@dataclass
+class Check:
+    """The outcome of one check."""
+
+    name: str
+    status: str
+    summary: str
+    fix: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.status == OK, "status": self.status, "summary": self.summary,
+                "fix": self.fix, **self.details}
+
+
+def our_tasks() -> list[str]:
+    """This project's registered task names (Celery's own `celery.*` tasks left out)."""
+    current_app.loader.import_default_modules()  # autodiscovery, as a worker does at start
+    return sorted(name for name in current_app.tasks if not name.startswith("celery."))
+
+
+def diagnostics_client() -> redis.Redis:
+    """A Redis client with the short diagnostics timeout and no retries."""
+    timeout = settings.DIAGNOSTICS_TIMEOUT
+    return redis.Redis.from_url(settings.REDIS_URL, decode_responses=True,
+                                socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+def check_redis(client: redis.Redis) -> Check:
+    """Is Redis answering at REDIS_URL, which version, how fast (one PING round trip)."""
+    url = safe_url(settings.REDIS_URL)
     try:
-        info = get_redis().info("server")
-    except Exception as error:
-        return {"ok": False, "url": _safe_url(settings.REDIS_URL), "error": str(error),
-                "fix": "./start_dev.sh (starts an embedded Redis) or redis-server"}
-    return {
-        "ok": True,
-        "url": _safe_url(settings.REDIS_URL),
-        "version": info.get("redis_version"),
-        "rtt_ms": round((time.perf_counter() - started) * 1000, 2),
-    }
+        started = time.perf_counter()
+        client.ping()
+        rtt_ms = round((time.perf_counter() - started) * 1000, 2)
+        version = client.info("server").get("redis_version")
+    except redis.RedisError as error:
+        return Check("redis", FAIL, f"Redis does not answer at {url}: {error}", fixes.redis(),
+                     {"reachable": False, "url": url, "error": str(error)})
+    return Check("redis", OK, f"Redis {version} answers at {url} ({rtt_ms} ms round trip)",
+                 details={"reachable": True, "url": url, "version": version, "rtt_ms": rtt_ms})
 
 
-def check_workers() -> dict[str, Any]:
-    """Workers whose heartbeat is fresh."""
-    try:
-        workers = worker_details()
-    except Exception as error:
-        return {"ok": False, "online": 0, "names": [], "error": str(error)}
-    return {
-        "ok": bool(workers),
-        "online": len(workers),
-        "names": [worker["name"] for worker in workers],
-        "details": workers,
-        **({} if workers else {"fix": "celery -A django_starter worker -l info"}),
-    }
+def check_workers(workers: list[dict[str, Any]]) -> Check:
+    """Live workers (heartbeat), what they consume and run, and whether they know our tasks."""
+    ours = our_tasks()
+    listed = [{"name": w.get("name"), "queues": w.get("queues", []),
+               "active": w.get("active"), "concurrency": w.get("concurrency"),
+               "missing_tasks": [t for t in ours if t not in w.get("registered", [])]}
+              for w in workers]
+    details = {"online": len(workers), "names": [w["name"] for w in listed], "workers": listed}
+    if not workers:
+        return Check("workers", FAIL, "no worker is running: queued tasks stay PENDING",
+                     fixes.WORKER, details)
+    stale = [w for w in listed if w["missing_tasks"]]
+    if stale:
+        names = ", ".join(f"{w['name']} lacks {', '.join(w['missing_tasks'])}" for w in stale)
+        return Check("workers", FAIL, f"workers run older code: {names}",
+                     f"restart them: {fixes.WORKER}", details)
+    described = ", ".join(f"{w['name']} ({', '.join(w['queues'])}; {w['active'] or 0} active)"
+                          for w in listed)
+    return Check("workers", OK, f"{len(listed)} online: {described}", details=details)
 
 
-def check_flower(timeout: float = 1.0) -> dict[str, Any]:
+def check_queues(client: redis.Redis, workers: list[dict[str, Any]]) -> Check:
+    """Each queue: our tasks waiting, broker messages, and who consumes it."""
+    routed = sorted({queue_for(name) for name in our_tasks()})
+    queues = sorted(set(routed) | {q for w in workers for q in w.get("queues", [])})
+    ours = waiting(client, queues)
+    broker = broker_lengths(client, queues) if _broker_is_redis() else {}
+    consumers = {q: [w["name"] for w in workers if q in w.get("queues", [])] for q in queues}
+    details = {"queues": {q: {"waiting": ours[q], "messages": broker.get(q),
+                              "consumers": consumers[q]} for q in queues}}
+    summary = "; ".join(f"{q}: {ours[q]} waiting, {len(consumers[q])} consuming"
+                        for q in queues)
+    orphans = [q for q in routed if not consumers[q]]
+    if orphans and workers:
+        return Check("queues", FAIL, f'no worker consumes "{orphans[0]}", where our tasks go '
+                     f"({summary})", fixes.worker_for_queue(orphans[0]), details)
+    if orphans:
+        return Check("queues", WARN, f"{summary} (no worker is running)", fixes.WORKER, details)
+    return Check("queues", OK, summary, details=details)
+
+
+def check_flower() -> Check:
     """Does Flower answer on FLOWER_PORT (a 401 counts: it runs, behind a password)."""
-    url = f"http://127.0.0.1:{settings.FLOWER_PORT}/healthcheck"
+    url = f"http://127.0.0.1:{settings.FLOWER_PORT}/"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(f"{url}healthcheck",
+                                    timeout=settings.DIAGNOSTICS_TIMEOUT) as response:
             status = response.status
     except urllib.error.HTTPError as error:
         status = error.code
     except (OSError, ValueError) as error:
-        return {"ok": False, "url": f"http://127.0.0.1:{settings.FLOWER_PORT}/",
-                "error": str(error),
-                "fix": f"celery -A django_starter flower --port={settings.FLOWER_PORT}"}
-    return {"ok": status in (200, 401), "url": f"http://127.0.0.1:{settings.FLOWER_PORT}/",
-            "status": status}
+        return Check("flower", WARN, f"Flower does not answer at {url} (monitoring only)",
+                     fixes.flower(), {"reachable": False, "url": url, "error": str(error)})
+    if status not in (200, 401):
+        return Check("flower", WARN, f"Flower at {url} answers HTTP {status}", fixes.flower(),
+                     {"reachable": True, "url": url, "status": status})
+    return Check("flower", OK, f"Flower answers at {url}",
+                 details={"reachable": True, "url": url, "status": status})
+
+
+def check_database() -> Check:
+    """Can we reach the database, and are all migrations applied."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    where = f"{connection.vendor} {connection.settings_dict.get('NAME')}"
+    try:
+        connection.ensure_connection()
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception as error:
+        return Check("database", FAIL, f"database {where} unreachable: {error}",
+                     "check DATABASE_URL", {"reachable": False, "error": str(error)})
+    pending = [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
+    details = {"reachable": True, "vendor": connection.vendor, "migrations_pending": len(pending),
+               "pending": pending}
+    if pending:
+        return Check("database", FAIL, f"{len(pending)} migrations pending on {where} "
+                     f"(first: {pending[0]})", fixes.MIGRATE, details)
+    return Check("database", OK, f"{where} reachable, no migrations pending", details=details)
+
+
+def run_checks() -> list[Check]:
+    """Every check, in the order the stack depends on them."""
+    client = diagnostics_client()
+    try:
+        checks = [check_redis(client)]
+        if checks[0].status == OK:
+            workers = worker_details(client)
+            checks += [check_workers(workers), check_queues(client, workers)]
+        else:
+            skipped = "not checked: Redis does not answer"
+            checks += [Check("workers", WARN, skipped, details={"online": 0, "names": []}),
+                       Check("queues", WARN, skipped)]
+    finally:
+        client.close()
+    return [*checks, check_flower(), check_database()]
 
 
 def health_report() -> dict[str, Any]:
-    """Everything /health/ shows."""
-    redis = check_redis()
-    workers = check_workers() if redis["ok"] else {"ok": False, "online": 0, "names": []}
-    return {"redis": redis, "workers": workers, "flower": check_flower()}
+    """Everything /health/ shows, keyed by check name."""
+    return {check.name: check.as_json() for check in run_checks()}
 
 
-def _safe_url(url: str) -> str:
+def _broker_is_redis() -> bool:
+    return bool(settings.CELERY_BROKER_URL == settings.REDIS_URL)
+
+
+def safe_url(url: str) -> str:
     """The URL without its password."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")

@@ -6,4 +6,7 @@ from . import views
 
 app_name = "diagnostics"
 
-urlpatterns = [path("health/", views.health, name="health")]
+urlpatterns = [
+    path("health/", views.health, name="health"),
+    path("health/workers/", views.workers, name="workers"),
+]

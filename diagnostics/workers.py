@@ -1,9 +1,11 @@
 """Worker presence: each worker refreshes a heartbeat in Redis; readers count them.
 
 A worker writes its name and a timestamp into one sorted set every second, so
-`workers_online()` is a single cheap ZCOUNT instead of a one-second broadcast
-`control.ping`. A worker that dies without a goodbye drops out after
-`WORKER_HEARTBEAT_TTL` seconds.
+`workers_online()` is a single cheap ZCOUNT instead of Celery's broadcast
+`control.ping`, which waits its whole timeout (one second by default) for replies.
+A worker that dies without a goodbye drops out after `WORKER_HEARTBEAT_TTL` seconds.
+Beside the timestamp, each worker keeps a small JSON description of itself (queues,
+registered tasks, active tasks) that /health/, doctor and stuck-task diagnosis read.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import signals
 from django.conf import settings
 
 from progress.redis_client import get_redis
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -27,22 +32,50 @@ WORKER_INFO_KEY = "starter:worker:{name}"
 HEARTBEAT_EVERY = 1.0
 
 
-def workers_online() -> int:
+def online_since() -> float:
+    """The oldest heartbeat timestamp that still counts as alive."""
+    return time.time() - settings.WORKER_HEARTBEAT_TTL
+
+
+def workers_online(redis: Redis | None = None) -> int:
     """How many workers have sent a heartbeat within the last WORKER_HEARTBEAT_TTL seconds."""
-    since = time.time() - settings.WORKER_HEARTBEAT_TTL
-    return int(get_redis().zcount(WORKERS_KEY, since, "+inf"))
+    return int((redis or get_redis()).zcount(WORKERS_KEY, online_since(), "+inf"))
 
 
-def worker_details() -> list[dict[str, Any]]:
-    """Name, queues and registered tasks of every live worker (for /health/ and doctor)."""
-    redis = get_redis()
-    since = time.time() - settings.WORKER_HEARTBEAT_TTL
-    names = redis.zrangebyscore(WORKERS_KEY, since, "+inf")
+def worker_details(redis: Redis | None = None) -> list[dict[str, Any]]:
+    """Name, queues, active and registered tasks of every live worker (two Redis calls)."""
+    redis = redis or get_redis()
+    names = redis.zrangebyscore(WORKERS_KEY, online_since(), "+inf")
     if not names:
         return []
     infos = redis.mget([WORKER_INFO_KEY.format(name=name) for name in names])
-    return [json.loads(info) if info else {"name": name} for name, info in zip(names, infos,
-                                                                               strict=True)]
+    return [json.loads(info) if info else {"name": name, "queues": [], "registered": []}
+            for name, info in zip(names, infos, strict=True)]
+
+
+class _DetailsCache:
+    """worker_details() shared by every caller in this process for `max_age` seconds."""
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._at = -1e9
+        self._value: list[dict[str, Any]] = []
+
+    def get(self) -> list[dict[str, Any]]:
+        with self._lock:
+            if time.monotonic() - self._at > self.max_age:
+                self._value = worker_details()
+                self._at = time.monotonic()
+            return self._value
+
+
+_details_cache = _DetailsCache(max_age=HEARTBEAT_EVERY)
+
+
+def cached_worker_details() -> list[dict[str, Any]]:
+    """worker_details(), at most one read per second per process (for stuck-task diagnosis)."""
+    return _details_cache.get()
 
 
 class Heartbeat:
@@ -67,6 +100,8 @@ class Heartbeat:
             logger.warning("could not remove the heartbeat of %s", self.name, exc_info=True)
 
     def _info(self) -> dict[str, Any]:
+        from celery.worker import state
+
         # The sender of `worker_ready` is the worker's consumer.
         task_consumer = getattr(self.sender, "task_consumer", None)
         queues = [queue.name for queue in task_consumer.queues] if task_consumer else []
@@ -75,6 +110,9 @@ class Heartbeat:
             "name": self.name,
             "queues": queues,
             "registered": sorted(name for name in app.tasks if not name.startswith("celery.")),
+            "active": len(state.active_requests),
+            "reserved": len(state.reserved_requests),
+            "concurrency": getattr(getattr(self.sender, "pool", None), "num_processes", None),
             "pid": os.getpid(),
         }
 

@@ -182,6 +182,12 @@ PROGRESS_PUBLISH_INTERVAL = env.float("PROGRESS_PUBLISH_INTERVAL", default=0.05)
 PROGRESS_SNAPSHOT_TTL = env.int("PROGRESS_SNAPSHOT_TTL", default=24 * 3600)
 # A worker that has not refreshed its heartbeat for this long counts as gone.
 WORKER_HEARTBEAT_TTL = env.float("WORKER_HEARTBEAT_TTL", default=3.0)
+# A task queued this long while workers are online gets a diagnosis in words (wrong queue,
+# unknown task on the workers, all busy) in its snapshot's message.
+STUCK_AFTER_SECONDS = env.float("STUCK_AFTER_SECONDS", default=10.0)
+# Timeout of each network call of /health/ and `manage.py doctor`: both answer fast even
+# when a service is down or hung.
+DIAGNOSTICS_TIMEOUT = env.float("DIAGNOSTICS_TIMEOUT", default=0.5)
 
 FLOWER_PORT = env.int("FLOWER_PORT", default=8054)
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")

@@ -10,15 +10,14 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, WebsocketConsumer
 
-from diagnostics.workers import workers_online
-
 from . import services, store
 from .broadcast import group_name
 
 CLOSE_NOT_FOUND = 4404
 CLOSE_FORBIDDEN = 4403
-# How often an open socket re-checks workers_online (so the page learns at once
-# when a worker starts or stops); one ZCOUNT per open socket per period.
+# How often an open socket re-reads its live fields (workers_online, queue_position, why a
+# queued task waits), so the page learns at once when a worker starts or stops: one
+# pipelined Redis round trip per open socket per period.
 LIVE_REFRESH_SECONDS = 1.0
 
 
@@ -27,7 +26,8 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     task_id: str
     last_seq: int = 0
-    last_online: int | None = None
+    live: dict[str, Any] | None = None
+    created: float | None = None
     refresher: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
@@ -46,6 +46,7 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.refuse(CLOSE_FORBIDDEN)
             return
         await self.accept()
+        self.created = snapshot.get("created")
         await self.send_snapshot(store.public(snapshot))
         if snapshot["state"] not in store.TERMINAL_STATES:
             self.refresher = asyncio.create_task(self.refresh_live_fields())
@@ -65,23 +66,29 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return  # an older message overtaken by a newer one
         self.last_seq = snapshot["seq"]
         self.last_snapshot = snapshot
-        if self.last_online is None:
-            self.last_online = await sync_to_async(workers_online, thread_sensitive=False)()
-        await self.send_json({**snapshot, "workers_online": self.last_online,
-                              "queue_position": None})
+        # Read the live fields on the first snapshot, and once more when the task leaves
+        # the queue (no position, its own message); the refresher keeps them fresh.
+        if self.live is None or (snapshot["state"] != store.PENDING and "message" in self.live):
+            self.live = await self.live_fields(snapshot)
+        await self.send_json({**snapshot, **self.live})
         if snapshot["state"] in store.TERMINAL_STATES:
             await self.close()
 
+    async def live_fields(self, snapshot: store.Snapshot) -> dict[str, Any]:
+        """workers_online, queue_position and, while queued, why (one Redis round trip)."""
+        return await sync_to_async(services.task_live_fields, thread_sensitive=False)(
+            task_id=self.task_id, state=snapshot["state"], created=self.created)
+
     async def refresh_live_fields(self) -> None:
-        """Send the snapshot again when the number of live workers changes."""
+        """Re-send the snapshot when its live fields change (worker came or went, queue moved)."""
         while True:
             await asyncio.sleep(LIVE_REFRESH_SECONDS)
+            snapshot = self.last_snapshot
             with contextlib.suppress(Exception):
-                online = await sync_to_async(workers_online, thread_sensitive=False)()
-                if online != self.last_online:
-                    self.last_online = online
-                    await self.send_json({**self.last_snapshot, "workers_online": online,
-                                          "queue_position": None})
+                live = await self.live_fields(snapshot)
+                if snapshot is self.last_snapshot and live != self.live:
+                    self.live = live
+                    await self.send_json({**snapshot, **live})
 
     async def refuse(self, code: int) -> None:
         """Accept only to close with an explicit code; no snapshot is ever sent."""

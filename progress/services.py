@@ -12,7 +12,8 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.sessions.backends.base import SessionBase
 
-from diagnostics.workers import workers_online
+from diagnostics import queues
+from diagnostics.live import live_fields
 from django_starter.tasks import long_running_task
 
 from . import store
@@ -49,11 +50,17 @@ def may_read(snapshot: store.Snapshot, *, owner: str | None, is_staff: bool) -> 
     return is_staff or (owner is not None and snapshot.get("owner") == owner)
 
 
-def with_live_fields(snapshot: store.Snapshot, *, online: int) -> dict[str, Any]:
-    """The public snapshot plus `workers_online` and `queue_position`."""
+def task_live_fields(*, task_id: str, state: str, created: float | None) -> dict[str, Any]:
+    """`workers_online`, `queue_position` and, while queued, a `message` saying why it waits."""
+    return live_fields(task_id=task_id, state=state, created=created,
+                       task_name=long_running_task.name)
+
+
+def with_live_fields(snapshot: store.Snapshot) -> dict[str, Any]:
+    """The public snapshot plus its live fields (one Redis round trip)."""
     data = store.public(snapshot)
-    data["workers_online"] = online
-    data["queue_position"] = None
+    data.update(task_live_fields(task_id=data["task_id"], state=data["state"],
+                                 created=snapshot.get("created")))
     return data
 
 
@@ -61,8 +68,11 @@ def task_start(*, owner: str) -> dict[str, Any]:
     """Record a new `long_running_task` for `owner` and send it to the broker."""
     task_id = str(uuid.uuid4())
     snapshot = store.create(task_id=task_id, owner=owner)
+    # Counted in its queue before it is sent, so the worker's start always finds it.
+    queue = queues.queue_for(long_running_task.name)
+    queues.enqueue(task_id=task_id, queue=queue)
     long_running_task.apply_async(task_id=task_id)
-    return with_live_fields(snapshot, online=workers_online())
+    return with_live_fields(snapshot)
 
 
 def task_snapshot(*, task_id: str, owner: str | None, is_staff: bool) -> dict[str, Any] | None:
@@ -72,4 +82,4 @@ def task_snapshot(*, task_id: str, owner: str | None, is_staff: bool) -> dict[st
     snapshot = store.read(task_id=task_id)
     if snapshot is None or not may_read(snapshot, owner=owner, is_staff=is_staff):
         return None
-    return with_live_fields(snapshot, online=workers_online())
+    return with_live_fields(snapshot)

@@ -1,6 +1,10 @@
 // The page's only script: start tasks, follow each over its WebSocket, draw the bars.
 const TERMINAL = new Set(["SUCCESS", "FAILURE", "REVOKED"]);
 const RECONNECT_MAX_MS = 5000;
+// An open task socket carries workers_online live; with none open, the page polls the
+// cheap count so the "no worker" banner still comes and goes without a reload.
+const WORKERS_POLL_MS = 2000;
+let openSockets = 0;
 
 const list = document.getElementById("tasks");
 const template = document.getElementById("task-template");
@@ -28,7 +32,9 @@ function showConnectionProblem(text) {
 function describe(snapshot) {
   switch (snapshot.state) {
     case "PENDING":
-      if (snapshot.workers_online === 0) return "Queued: waiting for a worker to start.";
+      // The server says why a task waits (no worker, wrong queue, N ahead...), in words.
+      if (snapshot.message && snapshot.message !== "Queued") return snapshot.message;
+      if (snapshot.workers_online === 0) return "Queued: no worker is running.";
       if (snapshot.queue_position) {
         const n = snapshot.queue_position;
         return `Queued: ${n} task${n === 1 ? "" : "s"} ahead of yours.`;
@@ -71,6 +77,9 @@ class TaskView {
   follow() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/ws/progress/${this.taskId}/`);
+    let opened = false;
+    socket.addEventListener("open", () => { opened = true; openSockets += 1; });
+    socket.addEventListener("close", () => { if (opened) openSockets -= 1; });
     socket.onopen = () => { this.retries = 0; showConnectionProblem(""); };
     socket.onmessage = (event) => this.render(JSON.parse(event.data));
     socket.onclose = (event) => {
@@ -102,7 +111,7 @@ async function startTask() {
     }
     showConnectionProblem("");
     const view = new TaskView(body.task_id);
-    view.render({ ...body, seq: 0, percent: 0, message: "Queued" });
+    view.render({ percent: 0, ...body, seq: 0 });
     view.follow();
   } catch (error) {
     showConnectionProblem(`Could not reach the server: ${error.message}`);
@@ -111,6 +120,19 @@ async function startTask() {
   }
 }
 
+async function pollWorkers() {
+  if (openSockets === 0 && !document.hidden) {
+    try {
+      const response = await fetch("/health/workers/", { headers: { Accept: "application/json" } });
+      if (response.ok) showWorkers((await response.json()).online);
+    } catch {
+      // Server unreachable: the task sockets' banner says so; try again later.
+    }
+  }
+  setTimeout(pollWorkers, WORKERS_POLL_MS);
+}
+
 startButton.addEventListener("click", startTask);
+setTimeout(pollWorkers, WORKERS_POLL_MS);
 const initialIds = JSON.parse(document.getElementById("initial-task-ids").textContent);
 for (const taskId of [...initialIds].reverse()) new TaskView(taskId).follow();

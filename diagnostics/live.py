@@ -1,0 +1,77 @@
+"""The live part of a task's snapshot: workers online, queue position, and why it waits.
+
+Computed on every read (HTTP) and once a second per open WebSocket, so the cost is
+one pipelined Redis round trip (ZCOUNT on the heartbeat set, ZRANK in the queue).
+Only a task waiting longer than STUCK_AFTER_SECONDS while workers are online also
+reads the workers' descriptions, shared by the whole process for one second.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+
+from progress.redis_client import get_redis
+
+from . import fixes
+from .queues import queue_for, queued_key
+from .workers import WORKERS_KEY, cached_worker_details, online_since, workers_online
+
+PENDING = "PENDING"
+
+
+def live_fields(*, task_id: str, state: str, created: float | None,
+                task_name: str) -> dict[str, Any]:
+    """`workers_online`, `queue_position` and, while queued, a `message` saying why it waits."""
+    redis = get_redis()
+    if state != PENDING:
+        return {"workers_online": workers_online(redis), "queue_position": None}
+    queue = queue_for(task_name)
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.zcount(WORKERS_KEY, online_since(), "+inf")
+        pipe.zrank(queued_key(queue), task_id)
+        online, position = pipe.execute()
+    waited = max(0.0, time.time() - created) if created else 0.0
+    stuck = online > 0 and waited >= settings.STUCK_AFTER_SECONDS
+    message = explain(online=int(online), position=position, waited=waited, queue=queue,
+                      task_name=task_name, workers=cached_worker_details() if stuck else None)
+    return {"workers_online": int(online), "queue_position": position, "message": message}
+
+
+def explain(*, online: int, position: int | None, waited: float, queue: str, task_name: str,
+            workers: list[dict[str, Any]] | None) -> str:
+    """Why a queued task has not started, in the user's words, with the fixing command.
+
+    `workers` is given only once the task has waited past the threshold.
+    """
+    if online == 0:
+        return f"Queued: no worker is running. Start one with: {fixes.WORKER}"
+    if workers:
+        since = f"Queued for {int(waited)} s"
+        consumers = [w for w in workers if queue in w.get("queues", [])]
+        if not consumers:
+            theirs = sorted({q for w in workers for q in w.get("queues", [])})
+            return (f'{since}: {_count(len(workers), "worker")} online, but none consumes the '
+                    f'queue "{queue}" (they consume: {", ".join(theirs) or "nothing"}). '
+                    f"Start one that does: {fixes.worker_for_queue(queue)}")
+        if not any(task_name in w.get("registered", []) for w in consumers):
+            return (f'{since}: the workers on queue "{queue}" do not know the task '
+                    f'"{task_name}" (they run older code?). Restart them: {fixes.WORKER}')
+        if all(_busy(w) for w in consumers):
+            ahead = f"; {_count(position, 'task')} ahead of yours" if position else ""
+            return (f'{since}: all {_count(len(consumers), "worker")} on queue "{queue}" '
+                    f"are busy{ahead}.")
+    if position:
+        return f"Queued: {_count(position, 'task')} ahead of yours."
+    return "Queued: next in line."
+
+
+def _busy(worker: dict[str, Any]) -> bool:
+    concurrency = worker.get("concurrency") or 1
+    return int(worker.get("active", 0)) >= int(concurrency)
+
+
+def _count(n: int | None, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
