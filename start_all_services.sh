@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Usage: ./start_all_services.sh [start|stop|status|restart|logs [NAME]|foreground]
+# Production-like stack under supervisord (deploy/supervisord.conf): Daphne on DJANGO_PORT,
+# the Celery worker, Flower on FLOWER_PORT, and an embedded Redis when none answers at
+# REDIS_URL. Production settings: DEBUG off, DJANGO_SECRET_KEY required, static files
+# collected and served by WhiteNoise. `start` (the default) returns once all is healthy;
+# `foreground` keeps supervisord in this terminal (containers). Logs: logs/<name>.log.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+py=.venv/bin/python
+conf=deploy/supervisord.conf
+pidfile=run/supervisord.pid
+ready=0  # set once `start` saw the whole stack healthy
+usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; }
+
+running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+ctl() { .venv/bin/supervisorctl -c "$conf" "$@"; }
+
+prepare() {
+  scripts/bootstrap.sh
+  export DJANGO_DEBUG=0 DJANGO_BIND=${DJANGO_BIND:-127.0.0.1}
+  local plan
+  plan=$("$py" scripts/stack.py plan --production --script "./start_all_services.sh start")
+  eval "$plan"
+  mkdir -p logs run
+  "$py" manage.py migrate --noinput -v 0
+  "$py" manage.py collectstatic --noinput --clear -v 0
+}
+
+start() {
+  if running; then
+    echo "Already running (supervisord pid $(cat "$pidfile")):"
+    ctl status || true
+    return 0
+  fi
+  prepare
+  # If starting fails or is interrupted, stop what was started: no half-running stack.
+  trap '((ready)) || { echo "Start failed: stopping supervisord" >&2; stop; }' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  .venv/bin/supervisord -c "$conf"
+  "$py" scripts/stack.py wait-ready --stop-hint "./start_all_services.sh stop" \
+    --logs "logs/ (daphne.log, worker.log, flower.log, redis.log, supervisord.log)"
+  ready=1
+}
+
+stop() {
+  if ! running; then
+    echo "Not running."
+    return 0
+  fi
+  local pid
+  pid=$(cat "$pidfile")
+  echo "Stopping (the worker gets up to 60 s to finish its current task)..."
+  ctl shutdown >/dev/null
+  "$py" scripts/processes.py wait-exit --timeout 90 "$pid"
+  echo "Stopped."
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop) stop ;;
+  restart) stop; start ;;
+  status) if running; then ctl status || true; else echo "Not running."; exit 3; fi ;;
+  logs) if [[ -n ${2:-} ]]; then tail -n 50 -F "logs/$2.log"; else tail -n 50 -F logs/*.log; fi ;;
+  foreground)
+    running && { echo "Already running in the background; ./start_all_services.sh stop first" >&2; exit 1; }
+    prepare
+    exec .venv/bin/supervisord -n -c "$conf" ;;
+  -h|--help|help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac
