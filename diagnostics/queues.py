@@ -55,6 +55,12 @@ def enqueue(*, task_id: str, queue: str) -> None:
     get_redis().eval(_ENQUEUE, 1, queued_key(queue), task_id, settings.PROGRESS_SNAPSHOT_TTL)
 
 
+def position(*, task_id: str, queue: str) -> int | None:
+    """How many tasks wait ahead of this one in `queue`; None once it has left it."""
+    rank = get_redis().zrank(queued_key(queue), task_id)
+    return None if rank is None else int(rank)
+
+
 def dequeue(*, task_id: str, queues: set[str]) -> None:
     """The task left its queue (it started, or was discarded)."""
     redis = get_redis()
