@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import sys
 import time
 from dataclasses import asdict
@@ -24,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":  # run as a script: import the project, not bench/ siblings
     sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
-from bench.stack import BenchStack  # noqa: E402
+from bench.stack import BenchStack, install_signal_handlers  # noqa: E402
 from bench.table import Row, latency_rows, ms, percentile, render  # noqa: E402
 
 FULL = {"requests": 200, "load_requests": 400, "clients": 4, "first": 20, "tasks": 20,
@@ -167,7 +166,7 @@ def with_worker(stack: BenchStack, sizes: dict[str, int], owner: str, cookie: st
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    install_signal_handlers()
     stack = BenchStack(keep_logs=args.keep_logs)
     failed = True
     started = time.perf_counter()

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.processes import (
@@ -22,6 +25,47 @@ from tests.support.processes import (
     start_daphne,
     start_worker,
 )
+
+_deferring = False
+_pending: int | None = None
+
+
+def _stop_for(signum: int) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    global _pending
+    if _deferring:
+        _pending = signum
+    else:
+        _stop_for(signum)
+
+
+def install_signal_handlers() -> None:
+    """Ctrl-C and SIGTERM end the run through `finally`, so the stack is always stopped."""
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until a process is started and handed back to us.
+
+    The helpers stop a half-started process on errors, not on SystemExit or
+    KeyboardInterrupt; deferring the signals means we always get the Proc to stop.
+    (A handler flag, not a signal mask: children would inherit the mask.)
+    """
+    global _deferring, _pending
+    _deferring, _pending = True, None
+    try:
+        yield
+    finally:
+        _deferring = False
+    if _pending is not None:
+        _stop_for(_pending)
 
 
 class BenchStack:
@@ -39,18 +83,20 @@ class BenchStack:
 
     def start_web(self) -> None:
         """redis-server, migrate, Daphne; and this process's Django pointed at the same Redis."""
-        self.redis.start()
-        assert self.redis.proc is not None
-        self.pids.append(self.redis.proc.pid)
+        with signals_deferred():
+            self.redis.start()
+            assert self.redis.proc is not None
+            self.pids.append(self.redis.proc.pid)
         # Nothing listens on FLOWER_PORT: /health/ never reaches a Flower on 8054.
         # The per-owner cap on unfinished tasks is lifted: one session POSTs hundreds.
         self.env = stack_env(redis_url=self.redis.url, database_path=self.dir / "bench.sqlite3",
                              FLOWER_PORT=str(free_port()), DJANGO_LOG_LEVEL="WARNING",
                              PROGRESS_MAX_ACTIVE_TASKS="1000000", PYTHONPATH=str(ROOT))
         migrate(self.env)
-        daphne, self.base_url = start_daphne(self.env, log_dir=self.dir)
-        self.procs.append(daphne)
-        self.pids.append(daphne.pid)
+        with signals_deferred():
+            daphne, self.base_url = start_daphne(self.env, log_dir=self.dir)
+            self.procs.append(daphne)
+            self.pids.append(daphne.pid)
         os.environ.update({key: self.env[key] for key in
                            ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE",
                             "FLOWER_PORT", "DJANGO_LOG_LEVEL")})
@@ -62,10 +108,11 @@ class BenchStack:
 
     def start_worker(self) -> Proc:
         """One real worker (prefork, 2 processes) that also knows the bench tasks."""
-        self.worker = start_worker(self.env, log_dir=self.dir, name="bench",
-                                   extra_args=["--include", "bench.tasks"])
-        self.procs.append(self.worker)
-        self.pids.append(self.worker.pid)
+        with signals_deferred():
+            self.worker = start_worker(self.env, log_dir=self.dir, name="bench",
+                                       extra_args=["--include", "bench.tasks"])
+            self.procs.append(self.worker)
+            self.pids.append(self.worker.pid)
         return self.worker
 
     def stop(self, *, failed: bool = False) -> None:
