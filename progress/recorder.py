@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from celery import current_task
+from celery import current_task, signals
 from django.conf import settings
 
 from . import broadcast, store
@@ -114,16 +114,35 @@ def close_recorder(task_id: str) -> None:
         recorder.close()
 
 
+# The running task's id and recorder, per worker thread: `progress.set` in a tight loop
+# then costs a thread-local read instead of Celery's `current_task` proxy lookup.
+_local = threading.local()
+
+
+@signals.task_prerun.connect
+def _enter_task(task_id: str | None = None, **_: Any) -> None:
+    _local.task_id, _local.recorder = task_id, None
+
+
+@signals.task_postrun.connect
+def _leave_task(**_: Any) -> None:
+    _local.task_id, _local.recorder = None, None
+
+
 class CurrentTaskProgress:
     """`progress.set(i)` for whichever Celery task is running in this thread."""
 
     def set(self, current: float, total: float = 100, message: str = "") -> None:
         """Report `current` out of `total`; a no-op outside a worker (a direct call)."""
-        task = current_task
-        task_id = getattr(getattr(task, "request", None), "id", None)
-        if not task_id:
-            return
-        recorder_for(task_id).set(current, total, message)
+        recorder: Recorder | None = getattr(_local, "recorder", None)
+        if recorder is None:
+            task_id = getattr(_local, "task_id", None) or getattr(
+                getattr(current_task, "request", None), "id", None
+            )
+            if not task_id:
+                return
+            recorder = _local.recorder = recorder_for(task_id)
+        recorder.set(current, total, message)
 
 
 progress = CurrentTaskProgress()
