@@ -37,8 +37,13 @@ class Check:
     details: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.status == OK, "status": self.status, "summary": self.summary,
-                "fix": self.fix, **self.details}
+        return {
+            "ok": self.status == OK,
+            "status": self.status,
+            "summary": self.summary,
+            "fix": self.fix,
+            **self.details,
+        }
 
 
 def our_tasks() -> list[str]:
@@ -50,8 +55,12 @@ def our_tasks() -> list[str]:
 def diagnostics_client() -> redis.Redis:
     """A Redis client with the short diagnostics timeout and no retries."""
     timeout = settings.DIAGNOSTICS_TIMEOUT
-    return redis.Redis.from_url(settings.REDIS_URL, decode_responses=True,
-                                socket_timeout=timeout, socket_connect_timeout=timeout)
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        decode_responses=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
 
 
 def check_redis(client: redis.Redis) -> Check:
@@ -63,30 +72,56 @@ def check_redis(client: redis.Redis) -> Check:
         rtt_ms = round((time.perf_counter() - started) * 1000, 2)
         version = client.info("server").get("redis_version")
     except redis.RedisError as error:
-        return Check("redis", FAIL, f"Redis does not answer at {url}: {error}", fixes.redis(),
-                     {"reachable": False, "url": url, "error": str(error)})
-    return Check("redis", OK, f"Redis {version} answers at {url} ({rtt_ms} ms round trip)",
-                 details={"reachable": True, "url": url, "version": version, "rtt_ms": rtt_ms})
+        return Check(
+            "redis",
+            FAIL,
+            f"Redis does not answer at {url}: {error}",
+            fixes.redis(),
+            {"reachable": False, "url": url, "error": str(error)},
+        )
+    return Check(
+        "redis",
+        OK,
+        f"Redis {version} answers at {url} ({rtt_ms} ms round trip)",
+        details={"reachable": True, "url": url, "version": version, "rtt_ms": rtt_ms},
+    )
 
 
 def check_workers(workers: list[dict[str, Any]]) -> Check:
     """Live workers (heartbeat), what they consume and run, and whether they know our tasks."""
     ours = our_tasks()
-    listed = [{"name": w.get("name"), "queues": w.get("queues", []),
-               "active": w.get("active"), "concurrency": w.get("concurrency"),
-               "missing_tasks": [t for t in ours if t not in w.get("registered", [])]}
-              for w in workers]
+    listed = [
+        {
+            "name": w.get("name"),
+            "queues": w.get("queues", []),
+            "active": w.get("active"),
+            "concurrency": w.get("concurrency"),
+            "missing_tasks": [t for t in ours if t not in w.get("registered", [])],
+        }
+        for w in workers
+    ]
     details = {"online": len(workers), "names": [w["name"] for w in listed], "workers": listed}
     if not workers:
-        return Check("workers", FAIL, "no worker is running: queued tasks stay PENDING",
-                     fixes.WORKER, details)
+        return Check(
+            "workers",
+            FAIL,
+            "no worker is running: queued tasks stay PENDING",
+            fixes.WORKER,
+            details,
+        )
     stale = [w for w in listed if w["missing_tasks"]]
     if stale:
         names = ", ".join(f"{w['name']} lacks {', '.join(w['missing_tasks'])}" for w in stale)
-        return Check("workers", FAIL, f"workers run older code: {names}",
-                     f"restart them: {fixes.WORKER}", details)
-    described = ", ".join(f"{w['name']} ({', '.join(w['queues'])}; {w['active'] or 0} active)"
-                          for w in listed)
+        return Check(
+            "workers",
+            FAIL,
+            f"workers run older code: {names}",
+            f"restart them: {fixes.WORKER}",
+            details,
+        )
+    described = ", ".join(
+        f"{w['name']} ({', '.join(w['queues'])}; {w['active'] or 0} active)" for w in listed
+    )
     return Check("workers", OK, f"{len(listed)} online: {described}", details=details)
 
 
@@ -97,14 +132,22 @@ def check_queues(client: redis.Redis, workers: list[dict[str, Any]]) -> Check:
     ours = waiting(client, queues)
     broker = broker_lengths(client, queues) if _broker_is_redis() else {}
     consumers = {q: [w["name"] for w in workers if q in w.get("queues", [])] for q in queues}
-    details = {"queues": {q: {"waiting": ours[q], "messages": broker.get(q),
-                              "consumers": consumers[q]} for q in queues}}
-    summary = "; ".join(f"{q}: {ours[q]} waiting, {len(consumers[q])} consuming"
-                        for q in queues)
+    details = {
+        "queues": {
+            q: {"waiting": ours[q], "messages": broker.get(q), "consumers": consumers[q]}
+            for q in queues
+        }
+    }
+    summary = "; ".join(f"{q}: {ours[q]} waiting, {len(consumers[q])} consuming" for q in queues)
     orphans = [q for q in routed if not consumers[q]]
     if orphans and workers:
-        return Check("queues", FAIL, f'no worker consumes "{orphans[0]}", where our tasks go '
-                     f"({summary})", fixes.worker_for_queue(orphans[0]), details)
+        return Check(
+            "queues",
+            FAIL,
+            f'no worker consumes "{orphans[0]}", where our tasks go ({summary})',
+            fixes.worker_for_queue(orphans[0]),
+            details,
+        )
     if orphans:
         return Check("queues", WARN, f"{summary} (no worker is running)", fixes.WORKER, details)
     return Check("queues", OK, summary, details=details)
@@ -114,19 +157,34 @@ def check_flower() -> Check:
     """Does Flower answer on FLOWER_PORT (a 401 counts: it runs, behind a password)."""
     url = f"http://127.0.0.1:{settings.FLOWER_PORT}/"
     try:
-        with urllib.request.urlopen(f"{url}healthcheck",
-                                    timeout=settings.DIAGNOSTICS_TIMEOUT) as response:
+        with urllib.request.urlopen(
+            f"{url}healthcheck", timeout=settings.DIAGNOSTICS_TIMEOUT
+        ) as response:
             status = response.status
     except urllib.error.HTTPError as error:
         status = error.code
     except (OSError, ValueError) as error:
-        return Check("flower", WARN, f"Flower does not answer at {url} (monitoring only)",
-                     fixes.flower(), {"reachable": False, "url": url, "error": str(error)})
+        return Check(
+            "flower",
+            WARN,
+            f"Flower does not answer at {url} (monitoring only)",
+            fixes.flower(),
+            {"reachable": False, "url": url, "error": str(error)},
+        )
     if status not in (200, 401):
-        return Check("flower", WARN, f"Flower at {url} answers HTTP {status}", fixes.flower(),
-                     {"reachable": True, "url": url, "status": status})
-    return Check("flower", OK, f"Flower answers at {url}",
-                 details={"reachable": True, "url": url, "status": status})
+        return Check(
+            "flower",
+            WARN,
+            f"Flower at {url} answers HTTP {status}",
+            fixes.flower(),
+            {"reachable": True, "url": url, "status": status},
+        )
+    return Check(
+        "flower",
+        OK,
+        f"Flower answers at {url}",
+        details={"reachable": True, "url": url, "status": status},
+    )
 
 
 def check_database() -> Check:
@@ -140,14 +198,28 @@ def check_database() -> Check:
         executor = MigrationExecutor(connection)
         plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     except Exception as error:
-        return Check("database", FAIL, f"database {where} unreachable: {error}",
-                     "check DATABASE_URL", {"reachable": False, "error": str(error)})
+        return Check(
+            "database",
+            FAIL,
+            f"database {where} unreachable: {error}",
+            "check DATABASE_URL",
+            {"reachable": False, "error": str(error)},
+        )
     pending = [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
-    details = {"reachable": True, "vendor": connection.vendor, "migrations_pending": len(pending),
-               "pending": pending}
+    details = {
+        "reachable": True,
+        "vendor": connection.vendor,
+        "migrations_pending": len(pending),
+        "pending": pending,
+    }
     if pending:
-        return Check("database", FAIL, f"{len(pending)} migrations pending on {where} "
-                     f"(first: {pending[0]})", fixes.MIGRATE, details)
+        return Check(
+            "database",
+            FAIL,
+            f"{len(pending)} migrations pending on {where} (first: {pending[0]})",
+            fixes.MIGRATE,
+            details,
+        )
     return Check("database", OK, f"{where} reachable, no migrations pending", details=details)
 
 
@@ -161,8 +233,10 @@ def run_checks() -> list[Check]:
             checks += [check_workers(workers), check_queues(client, workers)]
         else:
             skipped = "not checked: Redis does not answer"
-            checks += [Check("workers", WARN, skipped, details={"online": 0, "names": []}),
-                       Check("queues", WARN, skipped)]
+            checks += [
+                Check("workers", WARN, skipped, details={"online": 0, "names": []}),
+                Check("queues", WARN, skipped),
+            ]
     finally:
         client.close()
     return [*checks, check_flower(), check_database()]

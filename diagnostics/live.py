@@ -22,8 +22,9 @@ from .workers import WORKERS_KEY, cached_worker_details, online_since, workers_o
 PENDING = "PENDING"
 
 
-def live_fields(*, task_id: str, state: str, created: float | None,
-                task_name: str) -> dict[str, Any]:
+def live_fields(
+    *, task_id: str, state: str, created: float | None, task_name: str
+) -> dict[str, Any]:
     """`workers_online`, `queue_position` and, while queued, a `message` saying why it waits."""
     redis = get_redis()
     if state != PENDING:
@@ -35,13 +36,26 @@ def live_fields(*, task_id: str, state: str, created: float | None,
         online, position = pipe.execute()
     waited = max(0.0, time.time() - created) if created else 0.0
     stuck = online > 0 and waited >= settings.STUCK_AFTER_SECONDS
-    message = explain(online=int(online), position=position, waited=waited, queue=queue,
-                      task_name=task_name, workers=cached_worker_details() if stuck else None)
+    message = explain(
+        online=int(online),
+        position=position,
+        waited=waited,
+        queue=queue,
+        task_name=task_name,
+        workers=cached_worker_details() if stuck else None,
+    )
     return {"workers_online": int(online), "queue_position": position, "message": message}
 
 
-def explain(*, online: int, position: int | None, waited: float, queue: str, task_name: str,
-            workers: list[dict[str, Any]] | None) -> str:
+def explain(
+    *,
+    online: int,
+    position: int | None,
+    waited: float,
+    queue: str,
+    task_name: str,
+    workers: list[dict[str, Any]] | None,
+) -> str:
     """Why a queued task has not started, in the user's words, with the fixing command.
 
     `workers` is given only once the task has waited past the threshold.
@@ -53,19 +67,25 @@ def explain(*, online: int, position: int | None, waited: float, queue: str, tas
         consumers = [w for w in workers if queue in w.get("queues", [])]
         if not consumers:
             theirs = sorted({q for w in workers for q in w.get("queues", [])})
-            return (f'{since}: {_count(len(workers), "worker")} online, but none consumes the '
-                    f'queue "{queue}" (they consume: {", ".join(theirs) or "nothing"}). '
-                    f"Start one that does: {fixes.worker_for_queue(queue)}")
+            return (
+                f"{since}: {_count(len(workers), 'worker')} online, but none consumes the "
+                f'queue "{queue}" (they consume: {", ".join(theirs) or "nothing"}). '
+                f"Start one that does: {fixes.worker_for_queue(queue)}"
+            )
         if not any(task_name in w.get("registered", []) for w in consumers):
-            return (f'{since}: the workers on queue "{queue}" do not know the task '
-                    f'"{task_name}" (they run older code?). Restart them: {fixes.WORKER}')
+            return (
+                f'{since}: the workers on queue "{queue}" do not know the task '
+                f'"{task_name}" (they run older code?). Restart them: {fixes.WORKER}'
+            )
         if all(_busy(w) for w in consumers):
             ahead = f"; {_count(position, 'task')} ahead of yours" if position else ""
-            return (f'{since}: all {_count(len(consumers), "worker")} on queue "{queue}" '
-                    f"are busy{ahead}.")
+            return (
+                f'{since}: all {_count(len(consumers), "worker")} on queue "{queue}" '
+                f"are busy{ahead}."
+            )
     if position:
         return f"Queued: {_count(position, 'task')} ahead of yours."
-    return "Queued: next in line."
+    return "Queued: next in line." if position == 0 else "Queued."
 
 
 def _busy(worker: dict[str, Any]) -> bool:

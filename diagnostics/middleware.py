@@ -27,8 +27,9 @@ class RedisUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, UNAVAILABLE):
             return None
-        logger.warning("Redis unavailable during %s %s: %s", request.method, request.path,
-                       exception)
+        logger.warning(
+            "Redis unavailable during %s %s: %s", request.method, request.path, exception
+        )
         return JsonResponse(
             {
                 "error": "Redis is not answering, so tasks can be neither started nor read. "

@@ -57,8 +57,8 @@ def enqueue(*, task_id: str, queue: str) -> None:
 
 def position(*, task_id: str, queue: str) -> int | None:
     """How many tasks wait ahead of this one in `queue`; None once it has left it."""
-    rank = get_redis().zrank(queued_key(queue), task_id)
-    return None if rank is None else int(rank)
+    rank: int | None = get_redis().zrank(queued_key(queue), task_id)  # type: ignore[assignment]
+    return rank
 
 
 def dequeue(*, task_id: str, queues: set[str]) -> None:
@@ -87,7 +87,7 @@ def broker_lengths(redis: Redis, queues: list[str]) -> dict[str, int]:
                 pipe.llen(queue if step == 0 else f"{queue}{_PRIORITY_SEPARATOR}{step}")
         counts = pipe.execute()
     size = len(_PRIORITY_STEPS)
-    return {queue: sum(counts[i * size:(i + 1) * size]) for i, queue in enumerate(queues)}
+    return {queue: sum(counts[i * size : (i + 1) * size]) for i, queue in enumerate(queues)}
 
 
 def _left_queue(request: Any, task_name: str | None) -> None:

@@ -34,7 +34,7 @@ HEARTBEAT_EVERY = 1.0
 
 def online_since() -> float:
     """The oldest heartbeat timestamp that still counts as alive."""
-    return time.time() - settings.WORKER_HEARTBEAT_TTL
+    return time.time() - float(settings.WORKER_HEARTBEAT_TTL)
 
 
 def workers_online(redis: Redis | None = None) -> int:
@@ -49,8 +49,10 @@ def worker_details(redis: Redis | None = None) -> list[dict[str, Any]]:
     if not names:
         return []
     infos = redis.mget([WORKER_INFO_KEY.format(name=name) for name in names])
-    return [json.loads(info) if info else {"name": name, "queues": [], "registered": []}
-            for name, info in zip(names, infos, strict=True)]
+    return [
+        json.loads(info) if info else {"name": name, "queues": [], "registered": []}
+        for name, info in zip(names, infos, strict=True)
+    ]
 
 
 class _DetailsCache:
@@ -124,8 +126,11 @@ class Heartbeat:
                 with redis.pipeline() as pipe:
                     pipe.zadd(WORKERS_KEY, {self.name: now})
                     pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - 3600)
-                    pipe.set(WORKER_INFO_KEY.format(name=self.name), json.dumps(self._info()),
-                             ex=int(settings.WORKER_HEARTBEAT_TTL) + 60)
+                    pipe.set(
+                        WORKER_INFO_KEY.format(name=self.name),
+                        json.dumps(self._info()),
+                        ex=int(settings.WORKER_HEARTBEAT_TTL) + 60,
+                    )
                     pipe.execute()
             except Exception:  # Redis away: keep trying, the worker reconnects on its own
                 logger.debug("heartbeat failed", exc_info=True)

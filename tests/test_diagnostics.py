@@ -55,8 +55,9 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("diagnostics-logs")
     server = RedisServer().start()
-    env = stack_env(redis_url=server.url, database_path=logs / "db.sqlite3",
-                    STUCK_AFTER_SECONDS="1")
+    env = stack_env(
+        redis_url=server.url, database_path=logs / "db.sqlite3", STUCK_AFTER_SECONDS="1"
+    )
     migrate(env)
     daphne, base_url = start_daphne(env, log_dir=logs)
     yield Stack(server, env, base_url, logs)
@@ -75,8 +76,14 @@ def fresh(stack: Stack) -> Stack:
 
 def run_doctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """`python manage.py doctor` as a user runs it; the timeout only guards against a hang."""
-    return subprocess.run([sys.executable, "manage.py", "doctor", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "manage.py", "doctor", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def start(client: httpx.Client) -> dict[str, Any]:
@@ -106,8 +113,9 @@ def test_without_a_worker_the_task_is_queued_and_everyone_says_so(fresh: Stack) 
         started = start(client)
         assert started["state"] == "PENDING"
         assert started["workers_online"] == 0
-        assert started["message"] == f"Queued: no worker is running. Start one with: " \
-                                     f"{WORKER_COMMAND}"
+        assert (
+            started["message"] == f"Queued: no worker is running. Start one with: {WORKER_COMMAND}"
+        )
         assert status(client, started)["message"] == started["message"]
 
         page = client.get("/").text
@@ -131,8 +139,10 @@ def test_without_a_worker_the_task_is_queued_and_everyone_says_so(fresh: Stack) 
 
 
 def test_queue_position_counts_the_tasks_ahead_whoever_started_them(fresh: Stack) -> None:
-    with httpx.Client(base_url=fresh.base_url, timeout=10) as alice, \
-            httpx.Client(base_url=fresh.base_url, timeout=10) as bob:
+    with (
+        httpx.Client(base_url=fresh.base_url, timeout=10) as alice,
+        httpx.Client(base_url=fresh.base_url, timeout=10) as bob,
+    ):
         tasks = [start(alice), start(bob), start(bob), start(alice)]
         assert [task["queue_position"] for task in tasks] == [0, 1, 2, 3]
         last = status(alice, tasks[3])
@@ -142,8 +152,10 @@ def test_queue_position_counts_the_tasks_ahead_whoever_started_them(fresh: Stack
 
         worker = fresh.worker(queues="other")  # online, but not on our queue
         try:
-            last = wait_for(lambda: (s := status(alice, tasks[3]))["workers_online"] and s,
-                            what="workers_online 1")
+            last = wait_for(
+                lambda: (s := status(alice, tasks[3]))["workers_online"] and s,
+                what="workers_online 1",
+            )
             assert last["queue_position"] == 3
         finally:
             worker.stop()
@@ -156,13 +168,17 @@ def test_a_worker_on_another_queue_is_diagnosed_in_words(fresh: Stack) -> None:
             task = start(client)
             assert task["workers_online"] == 1
             # Past STUCK_AFTER_SECONDS (1 s here), the snapshot says why it waits.
-            stuck = wait_for(lambda: "none consumes" in (s := status(client, task))["message"]
-                             and s, what="the wrong-queue diagnosis")
+            stuck = wait_for(
+                lambda: "none consumes" in (s := status(client, task))["message"] and s,
+                what="the wrong-queue diagnosis",
+            )
         assert stuck["state"] == "PENDING"
         assert re.fullmatch(
             r'Queued for \d+ s: 1 worker online, but none consumes the queue "celery" '
             r"\(they consume: other\)\. Start one that does: "
-            r"celery -A django_starter worker -l info -Q celery", stuck["message"]), stuck
+            r"celery -A django_starter worker -l info -Q celery",
+            stuck["message"],
+        ), stuck
         doctor = run_doctor(fresh.env)
         assert doctor.returncode == 1
         assert re.search(r'FAIL\s+Queues\s+no worker consumes "celery"', doctor.stdout)
@@ -175,16 +191,18 @@ def test_a_worker_on_another_queue_is_diagnosed_in_words(fresh: Stack) -> None:
 async def test_a_worker_started_later_runs_the_same_task_live(fresh: Stack) -> None:
     async with httpx.AsyncClient(base_url=fresh.base_url, timeout=10) as client:
         await client.get("/")
-        response = await client.post("/tasks/",
-                                     headers={"X-CSRFToken": client.cookies["csrftoken"]})
+        response = await client.post(
+            "/tasks/", headers={"X-CSRFToken": client.cookies["csrftoken"]}
+        )
         task = response.json()
         assert task["workers_online"] == 0
         cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
 
     messages: list[dict[str, Any]] = []
     ws_url = fresh.base_url.replace("http://", "ws://") + task["ws_url"]
-    async with websockets.connect(ws_url, open_timeout=10, additional_headers={
-            "Cookie": cookie, "Origin": fresh.base_url}) as ws:
+    async with websockets.connect(
+        ws_url, open_timeout=10, additional_headers={"Cookie": cookie, "Origin": fresh.base_url}
+    ) as ws:
         messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
         worker = await asyncio.to_thread(fresh.worker)
         try:

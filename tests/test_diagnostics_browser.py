@@ -15,9 +15,16 @@ from tests.support.processes import RedisServer, migrate, stack_env, start_daphn
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 WORKER_COMMAND = "celery -A django_starter worker -l info"
 
 
@@ -28,8 +35,9 @@ def page() -> Iterator[Page]:
             pytest.fail("Chromium is missing: .ci/run installs it with apt-get")
         pytest.skip("Chromium is not installed: sudo apt-get install chromium")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -51,7 +59,8 @@ def lonely_stack(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
 
 
 def test_the_banner_goes_when_a_worker_starts_and_comes_back_when_it_stops(
-        page: Page, lonely_stack: tuple[dict[str, str], str], tmp_path: Path) -> None:
+    page: Page, lonely_stack: tuple[dict[str, str], str], tmp_path: Path
+) -> None:
     env, base_url = lonely_stack
     page.goto(base_url + "/")
     banner = page.locator("#no-worker")
@@ -63,7 +72,8 @@ def test_the_banner_goes_when_a_worker_starts_and_comes_back_when_it_stops(
     task = page.locator(".task").first
     expect(task).to_have_attribute("data-state", "PENDING")
     expect(task.locator(".task-message")).to_have_text(
-        f"Queued: no worker is running. Start one with: {WORKER_COMMAND}")
+        f"Queued: no worker is running. Start one with: {WORKER_COMMAND}"
+    )
 
     worker = start_worker(env, log_dir=tmp_path, concurrency=1)
     try:

@@ -23,8 +23,14 @@ pytestmark = [pytest.mark.slow]
 
 def run_doctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """The command as typed; the timeout only guards against a hang."""
-    return subprocess.run([sys.executable, "manage.py", "doctor", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "manage.py", "doctor", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -40,14 +46,16 @@ def redis_down(tmp_path: Path) -> Iterator[tuple[dict[str, str], str, int]]:
 
 
 def test_redis_stopped_gives_health_503_and_doctor_fail_naming_redis(
-        redis_down: tuple[dict[str, str], str, int]) -> None:
+    redis_down: tuple[dict[str, str], str, int],
+) -> None:
     env, base_url, port = redis_down
     response = httpx.get(f"{base_url}/health/", timeout=30)
     assert response.status_code == 503
     report = response.json()
     assert report["redis"]["ok"] is False
     assert report["redis"]["summary"].startswith(
-        f"Redis does not answer at redis://127.0.0.1:{port}/0")
+        f"Redis does not answer at redis://127.0.0.1:{port}/0"
+    )
     assert report["redis"]["fix"].startswith("./start_dev.sh")
     assert report["workers"]["online"] == 0
     assert report["workers"]["summary"] == "not checked: Redis does not answer"
@@ -55,10 +63,13 @@ def test_redis_stopped_gives_health_503_and_doctor_fail_naming_redis(
 
     doctor = run_doctor(env)  # returns (no hang) although Redis is gone
     assert doctor.returncode == 1
-    assert re.search(rf"FAIL\s+Redis\s+Redis does not answer at redis://127.0.0.1:{port}/0",
-                     doctor.stdout), doctor.stdout
-    assert f"fix: ./start_dev.sh (starts an embedded Redis), or: redis-server --port {port}" \
+    assert re.search(
+        rf"FAIL\s+Redis\s+Redis does not answer at redis://127.0.0.1:{port}/0", doctor.stdout
+    ), doctor.stdout
+    assert (
+        f"fix: ./start_dev.sh (starts an embedded Redis), or: redis-server --port {port}"
         in doctor.stdout
+    )
     assert "failure" in doctor.stdout.splitlines()[-1]
 
 
@@ -66,8 +77,9 @@ def test_pending_migrations_are_diagnosed_with_migrate(redis_url: str, tmp_path:
     env = stack_env(redis_url=redis_url, database_path=tmp_path / "fresh.sqlite3")
     doctor = run_doctor(env)
     assert doctor.returncode == 1
-    assert re.search(r"FAIL\s+Database\s+\d+ migrations pending on sqlite .*fresh\.sqlite3",
-                     doctor.stdout), doctor.stdout
+    assert re.search(
+        r"FAIL\s+Database\s+\d+ migrations pending on sqlite .*fresh\.sqlite3", doctor.stdout
+    ), doctor.stdout
     assert "fix: python manage.py migrate" in doctor.stdout
 
     report = json.loads(run_doctor(env, "--json").stdout)
@@ -79,15 +91,18 @@ def test_pending_migrations_are_diagnosed_with_migrate(redis_url: str, tmp_path:
     assert database["fix"] == "python manage.py migrate"
 
 
-def test_a_healthy_stack_exits_0_with_one_line_per_check(redis_url: str, worker: Proc,
-                                                          stack_database: Path) -> None:
+def test_a_healthy_stack_exits_0_with_one_line_per_check(
+    redis_url: str, worker: Proc, stack_database: Path
+) -> None:
     env = stack_env(redis_url=redis_url, database_path=stack_database)
     doctor = run_doctor(env)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     lines = doctor.stdout.splitlines()
     assert re.match(r"OK\s+Redis\s+Redis [\d.]+ answers at redis://", lines[0])
-    assert re.match(rf"OK\s+Workers\s+\d+ online: {re.escape(worker.node)} \(celery;",  # type: ignore[attr-defined]
-                    lines[1]), lines
+    assert re.match(
+        rf"OK\s+Workers\s+\d+ online: {re.escape(worker.node)} \(celery;",  # type: ignore[attr-defined]
+        lines[1],
+    ), lines
     assert re.match(r"OK\s+Queues\s+celery: \d+ waiting, \d+ consuming", lines[2])
     assert re.match(r"(OK|WARN)\s+Flower\s+Flower", lines[3])  # Flower is monitoring only
     assert re.match(r"OK\s+Database\s+sqlite .* reachable, no migrations pending", lines[-2])

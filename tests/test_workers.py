@@ -18,44 +18,66 @@ WORKER_COMMAND = "celery -A django_starter worker -l info"
 
 
 def a_worker(**info: object) -> dict[str, object]:
-    return {"name": "w1@host", "queues": ["celery"], "registered": [LONG], "active": 0,
-            "concurrency": 2, **info}
+    return {
+        "name": "w1@host",
+        "queues": ["celery"],
+        "registered": [LONG],
+        "active": 0,
+        "concurrency": 2,
+        **info,
+    }
 
 
 def words(**kwargs: object) -> str:
-    given: dict[str, object] = {"online": 1, "position": 0, "waited": 12.0, "queue": "celery",
-                                "task_name": LONG, "workers": None, **kwargs}
+    given: dict[str, object] = {
+        "online": 1,
+        "position": 0,
+        "waited": 12.0,
+        "queue": "celery",
+        "task_name": LONG,
+        "workers": None,
+        **kwargs,
+    }
     return explain(**given)  # type: ignore[arg-type]
 
 
 def test_no_worker_is_said_at_once_with_the_command() -> None:
-    assert words(online=0, waited=0.0) == \
-        f"Queued: no worker is running. Start one with: {WORKER_COMMAND}"
+    assert (
+        words(online=0, waited=0.0)
+        == f"Queued: no worker is running. Start one with: {WORKER_COMMAND}"
+    )
 
 
 def test_tasks_ahead_are_counted_in_words() -> None:
     assert words(position=3) == "Queued: 3 tasks ahead of yours."
     assert words(position=1) == "Queued: 1 task ahead of yours."
     assert words(position=0) == "Queued: next in line."
+    assert words(position=None) == "Queued."  # sent by other code: not in our queue list
 
 
 def test_a_stuck_task_on_a_queue_nobody_consumes_names_the_queue_and_the_fix() -> None:
     message = words(workers=[a_worker(queues=["other", "emails"])])
-    assert message == ('Queued for 12 s: 1 worker online, but none consumes the queue "celery" '
-                       "(they consume: emails, other). Start one that does: "
-                       f"{WORKER_COMMAND} -Q celery")
+    assert message == (
+        'Queued for 12 s: 1 worker online, but none consumes the queue "celery" '
+        "(they consume: emails, other). Start one that does: "
+        f"{WORKER_COMMAND} -Q celery"
+    )
 
 
 def test_a_stuck_task_unknown_to_the_workers_says_restart_them() -> None:
     message = words(workers=[a_worker(registered=["django_starter.tasks.demo_task"])])
-    assert message == (f'Queued for 12 s: the workers on queue "celery" do not know the task '
-                       f'"{LONG}" (they run older code?). Restart them: {WORKER_COMMAND}')
+    assert message == (
+        f'Queued for 12 s: the workers on queue "celery" do not know the task '
+        f'"{LONG}" (they run older code?). Restart them: {WORKER_COMMAND}'
+    )
 
 
 def test_a_stuck_task_behind_busy_workers_says_they_are_busy() -> None:
     message = words(position=2, workers=[a_worker(active=2), a_worker(name="w2@h", active=2)])
-    assert message == 'Queued for 12 s: all 2 workers on queue "celery" are busy; ' \
-                      "2 tasks ahead of yours."
+    assert (
+        message == 'Queued for 12 s: all 2 workers on queue "celery" are busy; '
+        "2 tasks ahead of yours."
+    )
 
 
 def test_positions_follow_the_order_tasks_were_queued_in() -> None:
@@ -87,6 +109,9 @@ def test_a_started_task_leaves_its_queue(worker: Proc) -> None:
     queues.enqueue(task_id=task_id, queue=queue)
     assert queues.position(task_id=task_id, queue=queue) is not None
     long_running_task.apply_async(kwargs={"steps": 2, "delay": 0.01}, task_id=task_id)
-    wait_for(lambda: (store.read(task_id=task_id) or {}).get("state") == "SUCCESS",
-             timeout=30, what="the task to succeed")
+    wait_for(
+        lambda: (store.read(task_id=task_id) or {}).get("state") == "SUCCESS",
+        timeout=30,
+        what="the task to succeed",
+    )
     assert queues.position(task_id=task_id, queue=queue) is None

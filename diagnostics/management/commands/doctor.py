@@ -9,14 +9,21 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from diagnostics.checks import FAIL, OK, WARN, Check, run_checks
 
-LABELS = {"redis": "Redis", "workers": "Workers", "queues": "Queues", "flower": "Flower",
-          "database": "Database"}
+LABELS = {
+    "redis": "Redis",
+    "workers": "Workers",
+    "queues": "Queues",
+    "flower": "Flower",
+    "database": "Database",
+}
 
 
 class Command(BaseCommand):
-    help = ("Check Redis, the Celery workers, the queues, Flower and the database; print one "
-            "line each (OK / WARN / FAIL) with the exact command that fixes a failure. "
-            "Exits 1 when anything FAILs.")
+    help = (
+        "Check Redis, the Celery workers, the queues, Flower and the database; print one "
+        "line each (OK / WARN / FAIL) with the exact command that fixes a failure. "
+        "Exits 1 when anything FAILs."
+    )
     requires_system_checks = ()  # a broken service must not stop the diagnosis
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,8 +44,9 @@ class Command(BaseCommand):
 
     def line(self, check: Check) -> str:
         style = {OK: self.style.SUCCESS, WARN: self.style.WARNING, FAIL: self.style.ERROR}
-        text = f"{style[check.status](f'{check.status:<4}')}  {LABELS[check.name]:<9} " \
-               f"{check.summary}"
+        text = (
+            f"{style[check.status](f'{check.status:<4}')}  {LABELS[check.name]:<9} {check.summary}"
+        )
         if check.fix and check.status != OK:
             text += f"\n      {'':<9} fix: {self.style.SQL_FIELD(check.fix)}"
         return text
