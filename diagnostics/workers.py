@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 WORKERS_KEY = "starter:workers"
 WORKER_INFO_KEY = "starter:worker:{name}"
-HEARTBEAT_EVERY = 1.0
+HEARTBEAT_EVERY = 0.5
 
 
 def online_since() -> float:
