@@ -28,7 +28,8 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set. Production settings (DJANGO_DEBUG=0) refuse to start "
-            "without one; generate it with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            "without one; generate it with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
         )
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
 
@@ -136,8 +137,15 @@ CACHES = {
 # https://channels.readthedocs.io/en/stable/topics/channel_layers.html
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "starter:channels"},
+        # channels_redis's RedisChannelLayer, reporting a lost Redis to consumers in words.
+        "BACKEND": "progress.layers.ProgressChannelLayer",
+        "CONFIG": {
+            # The read timeout must outlast channels_redis's 5 s blocking BRPOP (redis-py's
+            # own default is also 5 s, so a quiet socket would time out and drop consumers).
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15,
+                       "socket_connect_timeout": REDIS_SOCKET_TIMEOUT}],
+            "prefix": "starter:channels",
+        },
     }
 }
 
@@ -162,6 +170,10 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=300)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # A running worker looks for tasks past their visibility timeout this often (kombu's
+    # default is every 100 s); a worker that starts also looks once at once.
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 5)),
+    "unacked_restore_throttle": 1,
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
     "socket_timeout": 30,
 }
@@ -172,6 +184,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # reconnect forever when Redis comes back
 CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower sees tasks live
 CELERY_TASK_SEND_SENT_EVENT = True
+# A request that queues a task while the broker is down fails within seconds (a 503), instead
+# of retrying the publish for a long time.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0,
+                                    "interval_step": 0.5, "interval_max": 1}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT
 
 # ---------------------------------------------------------------------------
 # Progress and diagnostics (this project's own settings)
@@ -181,32 +198,49 @@ PROGRESS_PUBLISH_INTERVAL = env.float("PROGRESS_PUBLISH_INTERVAL", default=0.05)
 # How long a task's snapshot is kept after its last change.
 PROGRESS_SNAPSHOT_TTL = env.int("PROGRESS_SNAPSHOT_TTL", default=24 * 3600)
 # A worker that has not refreshed its heartbeat for this long counts as gone.
-WORKER_HEARTBEAT_TTL = env.float("WORKER_HEARTBEAT_TTL", default=3.0)
+WORKER_HEARTBEAT_TTL = env.float("WORKER_HEARTBEAT_TTL", default=2.0)
 # A task queued this long while workers are online gets a diagnosis in words (wrong queue,
 # unknown task on the workers, all busy) in its snapshot's message.
 STUCK_AFTER_SECONDS = env.float("STUCK_AFTER_SECONDS", default=10.0)
 # Timeout of each network call of /health/ and `manage.py doctor`: both answer fast even
 # when a service is down or hung.
 DIAGNOSTICS_TIMEOUT = env.float("DIAGNOSTICS_TIMEOUT", default=0.5)
+# Abuse limit: how many unfinished (queued or running) tasks one owner may have at once.
+PROGRESS_MAX_ACTIVE_TASKS = env.int("PROGRESS_MAX_ACTIVE_TASKS", default=5)
 
 FLOWER_PORT = env.int("FLOWER_PORT", default=8054)
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")
 
 # ---------------------------------------------------------------------------
-# Production hardening, on when DEBUG is off; TLS-only parts switchable by env
+# Security. Always on: no framing, no MIME sniffing, small request bodies.
+# TLS parts are switched on by env for deployments behind HTTPS.
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 # ---------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the page's JavaScript reads it for X-CSRFToken
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-if not DEBUG:
-    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
-    SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-    SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+SECURE_REFERRER_POLICY = "same-origin"
+# The API takes tiny bodies: refuse anything bigger than 64 KiB (Django answers 400).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+# CSRF refusals of the API answer JSON the page can show.
+CSRF_FAILURE_VIEW = "progress.views.csrf_failure"
+# Serve over HTTPS? Set DJANGO_SECURE=1: secure cookies, SSL redirect and HSTS together.
+DJANGO_SECURE = env.bool("DJANGO_SECURE", default=False)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=DJANGO_SECURE)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=DJANGO_SECURE)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS",
+                              default=31536000 if DJANGO_SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
+                                          default=SECURE_HSTS_SECONDS > 0)
+# Preload asks browsers to ship the domain as HTTPS-only (opt out: DJANGO_SECURE_HSTS_PRELOAD=0).
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=SECURE_HSTS_SECONDS > 0)
+# Trust X-Forwarded-Proto only when a TLS proxy that sets it is really in front: a client
+# talking to Daphne directly could otherwise claim HTTPS.
+# https://docs.djangoproject.com/en/5.2/ref/settings/#secure-proxy-ssl-header
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {

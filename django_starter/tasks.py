@@ -27,3 +27,17 @@ def long_running_task(steps: int = 100, delay: float = 0.1) -> dict[str, Any]:
         progress.set(i, total=steps, message=f"Step {i} of {steps}")
         time.sleep(delay)
     return {"steps": steps, "seconds": round(time.monotonic() - started, 2)}
+
+
+@shared_task
+def failing_task(message: str = "Something went wrong") -> None:
+    """Fail at once: shows how a task's error reaches its owner (state FAILURE)."""
+    raise ValueError(message)
+
+
+@shared_task(bind=True, max_retries=2, default_retry_delay=1)
+def flaky_task(self: Any, fail_times: int = 1) -> str:
+    """Fail `fail_times` times, retrying after one second each (state RETRY), then succeed."""
+    if self.request.retries < fail_times:
+        raise self.retry(exc=ConnectionError("the service did not answer"))
+    return f"succeeded on attempt {self.request.retries + 1}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -12,9 +13,14 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, WebsocketCons
 
 from . import services, store
 from .broadcast import group_name
+from .layers import LOST_ERRORS
+
+logger = logging.getLogger(__name__)
 
 CLOSE_NOT_FOUND = 4404
 CLOSE_FORBIDDEN = 4403
+# Redis (the source of every snapshot) is unreachable: the page says so and reconnects.
+CLOSE_SOURCE_LOST = 4503
 # How often an open socket re-reads its live fields (workers_online, queue_position, why a
 # queued task waits), so the page learns at once when a worker starts or stops: one
 # pipelined Redis round trip per open socket per period.
@@ -29,12 +35,22 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     live: dict[str, Any] | None = None
     created: float | None = None
     refresher: asyncio.Task[None] | None = None
+    accepted: bool = False
+    closing: bool = False
 
     async def connect(self) -> None:
         self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
         if not store.is_valid_task_id(self.task_id):
             await self.refuse(CLOSE_NOT_FOUND)
             return
+        try:
+            await self.authorize_and_subscribe()
+        except LOST_ERRORS as error:
+            logger.warning("WebSocket for %s refused, Redis unreachable: %r", self.task_id, error)
+            await (self.source_lost() if self.accepted else self.refuse(CLOSE_SOURCE_LOST))
+
+    async def authorize_and_subscribe(self) -> None:
+        """Join the task's group, check the reader may see it, send the snapshot."""
         # Join first, then read: a change between the two is not missed (seq dedupes).
         await self.channel_layer.group_add(group_name(self.task_id), self.channel_name)
         snapshot = await sync_to_async(store.read, thread_sensitive=False)(task_id=self.task_id)
@@ -55,11 +71,29 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if self.refresher is not None:
             self.refresher.cancel()
         if getattr(self, "task_id", None) and store.is_valid_task_id(self.task_id):
-            await self.channel_layer.group_discard(group_name(self.task_id), self.channel_name)
+            with contextlib.suppress(*LOST_ERRORS):  # Redis away: the group entry expires
+                await self.channel_layer.group_discard(group_name(self.task_id),
+                                                       self.channel_name)
+
+    async def accept(self, subprotocol: str | None = None,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        """Accept the handshake (remembered, so a later failure closes instead)."""
+        self.accepted = True
+        await super().accept(subprotocol, headers)
 
     async def progress_update(self, event: dict[str, Any]) -> None:
         """A new snapshot from the worker or the web process (message type progress.update)."""
         await self.send_snapshot(event["snapshot"])
+
+    async def layer_lost(self, event: dict[str, Any]) -> None:
+        """Redis went away under the channel layer (message type layer.lost): tell the page."""
+        await self.source_lost()
+
+    async def source_lost(self) -> None:
+        """Close with 4503 once; the page shows its connection banner and reconnects."""
+        if not self.closing:
+            self.closing = True
+            await self.close(code=CLOSE_SOURCE_LOST)
 
     async def send_snapshot(self, snapshot: store.Snapshot) -> None:
         if snapshot["seq"] <= self.last_seq:
@@ -84,9 +118,15 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         while True:
             await asyncio.sleep(LIVE_REFRESH_SECONDS)
             snapshot = self.last_snapshot
-            with contextlib.suppress(Exception):
+            try:
                 live = await self.live_fields(snapshot)
-                if snapshot is self.last_snapshot and live != self.live:
+            except LOST_ERRORS:
+                await self.source_lost()
+                return
+            if snapshot is not self.last_snapshot:
+                continue  # a newer snapshot arrived meanwhile; read again next period
+            with contextlib.suppress(Exception):
+                if live != self.live:
                     self.live = live
                     await self.send_json({**snapshot, **live})
 

@@ -5,10 +5,13 @@ Views and the WebSocket consumer call these; they never touch Redis themselves.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import uuid
 from typing import Any
 
+from celery import current_app
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.sessions.backends.base import SessionBase
 
@@ -16,7 +19,7 @@ from diagnostics import queues
 from diagnostics.live import live_fields
 from django_starter.tasks import long_running_task
 
-from . import store
+from . import broadcast, store
 
 SESSION_OWNER_KEY = "progress_owner"
 
@@ -64,14 +67,61 @@ def with_live_fields(snapshot: store.Snapshot) -> dict[str, Any]:
     return data
 
 
-def task_start(*, owner: str) -> dict[str, Any]:
-    """Record a new `long_running_task` for `owner` and send it to the broker."""
+class TooManyTasks(Exception):
+    """The owner already has PROGRESS_MAX_ACTIVE_TASKS unfinished tasks."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You already have {limit} unfinished task{'s' if limit != 1 else ''}, the most "
+            "allowed at once. Wait for one to finish, or cancel one, then start again."
+        )
+        self.limit = limit
+
+
+def task_start(*, owner: str, steps: int = 100) -> dict[str, Any]:
+    """Record a new `long_running_task` for `owner` and send it to the broker.
+
+    Raises TooManyTasks when the owner is at PROGRESS_MAX_ACTIVE_TASKS unfinished tasks.
+    """
+    limit = settings.PROGRESS_MAX_ACTIVE_TASKS
+    if store.unfinished_count(owner=owner) >= limit:
+        raise TooManyTasks(limit)
     task_id = str(uuid.uuid4())
     snapshot = store.create(task_id=task_id, owner=owner)
     # Counted in its queue before it is sent, so the worker's start always finds it.
     queue = queues.queue_for(long_running_task.name)
     queues.enqueue(task_id=task_id, queue=queue)
-    long_running_task.apply_async(task_id=task_id)
+    try:
+        long_running_task.apply_async(kwargs={"steps": steps}, task_id=task_id)
+    except Exception:
+        with contextlib.suppress(Exception):
+            queues.dequeue(task_id=task_id, queues={queue})
+        # Not queued: never leave a PENDING bar that nothing will ever move.
+        with contextlib.suppress(Exception):
+            store.update(task_id=task_id, state=store.FAILURE, message="Not queued",
+                         error="The broker did not accept the task.")
+        raise
+    return with_live_fields(snapshot)
+
+
+def task_cancel(*, task_id: str, owner: str | None, is_staff: bool) -> dict[str, Any] | None:
+    """Revoke a queued or running task; None when unknown, malformed or not this reader's.
+
+    The store says REVOKED at once (the page and WebSocket see it now); the worker drops
+    the task if it is queued, or kills the process running it. A finished task is left as is.
+    """
+    if not store.is_valid_task_id(task_id):
+        return None
+    snapshot = store.read(task_id=task_id)
+    if snapshot is None or not may_read(snapshot, owner=owner, is_staff=is_staff):
+        return None
+    if snapshot["state"] not in store.TERMINAL_STATES:
+        current_app.control.revoke(task_id, terminate=True, signal="SIGTERM")
+        queues.dequeue(task_id=task_id, queues={queues.queue_for(long_running_task.name)})
+        revoked = store.update(task_id=task_id, state=store.REVOKED, message="Cancelled")
+        if revoked is not None:
+            broadcast.send_snapshot(store.public(revoked))
+        snapshot = revoked or store.read(task_id=task_id) or snapshot
     return with_live_fields(snapshot)
 
 

@@ -55,11 +55,23 @@ def on_task_failure(task_id: str | None = None, exception: BaseException | None 
 
 
 @signals.task_retry.connect
-def on_task_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
+def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None,
+                  **_: Any) -> None:
     task_id = getattr(request, "id", None)
     if task_id:
         close_recorder(task_id)
-    record(task_id, state=store.RETRY, message=f"Retrying: {reason}"[:500])
+    record(task_id, state=store.RETRY, message=retry_message(sender, request, reason)[:500])
+
+
+def retry_message(task: Any, request: Any, reason: Any) -> str:
+    """'Attempt 1 failed (ConnectionError: ...); attempt 2 of 3 in 1s', from Celery's Retry."""
+    attempt = int(getattr(request, "retries", 0) or 0) + 1
+    max_retries = getattr(task, "max_retries", None)
+    exc = getattr(reason, "exc", None)
+    cause = f"{type(exc).__name__}: {exc}" if exc is not None else str(reason)
+    when = reason.humanize() if hasattr(reason, "humanize") else "soon"
+    of = f" of {max_retries + 1}" if isinstance(max_retries, int) else ""
+    return f"Attempt {attempt} failed ({cause}); attempt {attempt + 1}{of} {when}"
 
 
 @signals.task_revoked.connect

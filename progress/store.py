@@ -139,3 +139,17 @@ def recent_task_ids(*, owner: str, limit: int = 20) -> list[str]:
 def public(snapshot: Snapshot) -> Snapshot:
     """The fields of a snapshot that its owner may see."""
     return {field: snapshot.get(field) for field in PUBLIC_FIELDS}
+
+
+def unfinished_count(*, owner: str) -> int:
+    """How many of the owner's recent tasks are still queued or running."""
+    redis = get_redis()
+    task_ids = redis.zrange(_owner_key(owner), 0, -1)
+    if not task_ids:
+        return 0
+    with redis.pipeline(transaction=False) as pipe:
+        for task_id in task_ids:
+            pipe.hget(_key(str(task_id)), "state")
+        states = pipe.execute()
+    return sum(1 for state in states
+               if state is not None and json.loads(state) not in TERMINAL_STATES)

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("tasks/", views.start_task, name="task-start"),
     path("tasks/<str:task_id>/", views.task_status, name="task-status"),
+    path("tasks/<str:task_id>/cancel/", views.cancel_task, name="task-cancel"),
 ]

@@ -5,6 +5,9 @@ const RECONNECT_MAX_MS = 5000;
 // cheap count so the "no worker" banner still comes and goes without a reload.
 const WORKERS_POLL_MS = 2000;
 let openSockets = 0;
+// Close codes of ProgressConsumer: not yours / unknown, and "Redis is unreachable".
+const REFUSED = new Set([4403, 4404]);
+const SOURCE_LOST = 4503;
 
 const list = document.getElementById("tasks");
 const template = document.getElementById("task-template");
@@ -58,7 +61,31 @@ class TaskView {
     this.element = template.content.firstElementChild.cloneNode(true);
     this.element.dataset.taskId = taskId;
     this.element.querySelector(".task-id").textContent = taskId;
+    this.cancelButton = document.createElement("button");
+    this.cancelButton.type = "button";
+    this.cancelButton.className = "task-cancel";
+    this.cancelButton.textContent = "Cancel";
+    this.cancelButton.addEventListener("click", () => this.cancel());
+    this.element.querySelector(".task-head").append(this.cancelButton);
     list.prepend(this.element);
+  }
+
+  async cancel() {
+    this.cancelButton.disabled = true;
+    try {
+      const response = await fetch(`/tasks/${this.taskId}/cancel/`, {
+        method: "POST",
+        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      const body = await response.json();
+      if (response.ok) this.render(body);
+      else showConnectionProblem(body.error || `Could not cancel (HTTP ${response.status}).`);
+    } catch (error) {
+      showConnectionProblem(`Could not reach the server: ${error.message}`);
+    } finally {
+      this.cancelButton.disabled = false;
+    }
   }
 
   render(snapshot) {
@@ -71,6 +98,7 @@ class TaskView {
     el.querySelector(".bar-fill").style.width = `${snapshot.percent}%`;
     el.querySelector(".bar").setAttribute("aria-valuenow", String(snapshot.percent));
     el.querySelector(".task-message").textContent = describe(snapshot);
+    this.cancelButton.hidden = TERMINAL.has(snapshot.state);
     showWorkers(snapshot.workers_online);
   }
 
@@ -80,16 +108,23 @@ class TaskView {
     let opened = false;
     socket.addEventListener("open", () => { opened = true; openSockets += 1; });
     socket.addEventListener("close", () => { if (opened) openSockets -= 1; });
-    socket.onopen = () => { this.retries = 0; showConnectionProblem(""); };
-    socket.onmessage = (event) => this.render(JSON.parse(event.data));
+    // The banner clears on the first snapshot, not on open: a socket can open only to be
+    // closed at once with 4503 while Redis is still away.
+    socket.onmessage = (event) => {
+      this.retries = 0;
+      showConnectionProblem("");
+      this.render(JSON.parse(event.data));
+    };
     socket.onclose = (event) => {
       if (TERMINAL.has(this.state)) return;
-      if (event.code === 4404 || event.code === 4403) {
+      if (REFUSED.has(event.code)) {
         this.element.querySelector(".task-message").textContent = "This task is not yours or no longer exists.";
         return;
       }
       // Lost the server or its Redis: say so, then reconnect; the snapshot on connect catches up.
-      showConnectionProblem("Lost the live connection to the server; reconnecting…");
+      showConnectionProblem(event.code === SOURCE_LOST
+        ? "The server lost contact with Redis, so progress is paused; reconnecting…"
+        : "Lost the live connection to the server; reconnecting…");
       const delay = Math.min(RECONNECT_MAX_MS, 250 * 2 ** this.retries++);
       setTimeout(() => this.follow(), delay);
     };
