@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -11,4 +11,6 @@ urlpatterns = [
     path("tasks/", views.start_task, name="task-start"),
     path("tasks/<str:task_id>/", views.task_status, name="task-status"),
     path("tasks/<str:task_id>/cancel/", views.cancel_task, name="task-cancel"),
+    # Anything else under tasks/ is an unknown task: JSON 404, like a foreign id.
+    re_path(r"^tasks/", views.task_not_found),
 ]

@@ -71,6 +71,11 @@ def cancel_task(request: HttpRequest, task_id: str) -> JsonResponse:
     return JsonResponse(data)
 
 
+def task_not_found(request: HttpRequest) -> JsonResponse:
+    """Any other path under /tasks/: the same 404 JSON as an unknown task id."""
+    return JsonResponse(NOT_FOUND, status=404)
+
+
 def read_steps(request: HttpRequest) -> int | JsonResponse:
     """The optional `steps` of POST /tasks/ (form field or JSON), or a 400/413 answer."""
     try:
