@@ -1,0 +1,312 @@
+"""The three ways to start the stack, each run for real from a fresh clone of the repository.
+
+./start_dev.sh and ./start_all_services.sh run as subprocesses on private free ports (and
+their own embedded Redis, or the test Redis); each test runs a task through HTTP and a
+WebSocket to SUCCESS, stops the script and checks that nothing it started is left.
+The figures (bootstrap, time to healthy, RSS) are printed for the issue note (pytest -s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from tests.support.processes import ROOT, Proc, free_port, stack_env, wait_for
+from tests.test_end_to_end import cookie_header, follow, start_task
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh `git clone` of the committed repository: no .venv, no database, no logs."""
+    path = tmp_path_factory.mktemp("clone") / "starter"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(path)], check=True)
+    return path
+
+
+class Stack:
+    """One run of a start script in its own process group, and how to look at it."""
+
+    def __init__(self, clone: Path, argv: list[str], env: dict[str, str], log_dir: Path,
+                 *, embedded_redis: bool = True) -> None:
+        self.clone = clone
+        self.embedded_redis = embedded_redis
+        self.env = env
+        self.web = f"http://127.0.0.1:{env['DJANGO_PORT']}"
+        self.started = time.monotonic()
+        name = f"{Path(argv[0]).stem}-{env['DJANGO_PORT']}"
+        self.proc = Proc(name, argv, env=env, log_dir=log_dir, cwd=clone)
+
+    def health(self, timeout: float) -> dict[str, Any]:
+        """Wait until /health/ shows Redis, a worker and Flower; returns the report."""
+        return wait_healthy(self.web, self.proc, timeout)
+
+    def ports(self) -> list[int]:
+        """The ports the script's own processes listen on."""
+        ports = [int(self.env["DJANGO_PORT"]), int(self.env["FLOWER_PORT"])]
+        return [*ports, redis_port(self.env)] if self.embedded_redis else ports
+
+    def processes(self) -> list[psutil.Process]:
+        """Every process the script started: its process group and the embedded Redis."""
+        found = [p for p in psutil.process_iter() if _pgid(p.pid) == self.proc.pid]
+        pidfile = self.clone / "run" / "redis" / "redis.pid"
+        if pidfile.exists():
+            found.append(psutil.Process(int(pidfile.read_text())))
+        return found
+
+    def kill_leftovers(self) -> None:
+        for process in self.processes():
+            process.kill()
+
+
+def wait_healthy(web: str, proc: Proc, timeout: float) -> dict[str, Any]:
+    """Poll /health/ until Redis, a worker and Flower answer, while `proc` lives."""
+
+    def healthy() -> dict[str, Any] | None:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited:\n{proc.log()[-3000:]}")
+        report: dict[str, Any] = httpx.get(f"{web}/health/", timeout=3).json()
+        ready = report["redis"]["ok"] and report["workers"]["online"] and report["flower"]["ok"]
+        return report if ready else None
+
+    return dict(wait_for(healthy, timeout=timeout, interval=0.2, what="a healthy stack"))
+
+
+def redis_port(env: dict[str, str]) -> int:
+    return int(env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def listening(port: int) -> bool:
+    return any(c.laddr.port == port and c.status == psutil.CONN_LISTEN
+               for c in psutil.net_connections("tcp"))
+
+
+def assert_nothing_left(stack: Stack, processes: list[psutil.Process]) -> None:
+    """No process of the stack is alive and no port of it listens."""
+    _, alive = psutil.wait_procs(processes, timeout=10)
+    assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
+    assert not [p for p in psutil.process_iter() if _pgid(p.pid) == stack.proc.pid]
+    assert [port for port in stack.ports() if listening(port)] == []
+
+
+def report_rss(title: str, processes: list[psutil.Process]) -> None:
+    """Print the resident memory of each process of the stack."""
+    print(f"\n{title}: RSS per process")
+    total = 0
+    for process in sorted(processes, key=lambda p: p.pid):
+        rss = process.memory_info().rss
+        total += rss
+        print(f"  {rss / 2**20:7.1f} MiB  {' '.join(process.cmdline())[:100]}")
+    print(f"  {total / 2**20:7.1f} MiB  total")
+
+
+async def run_a_task(base_url: str) -> None:
+    """POST /tasks/, follow the WebSocket to SUCCESS, as a browser would."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        started = await start_task(client)
+        assert started["workers_online"] >= 1
+        messages, close_code = await follow(base_url, started["ws_url"], cookie_header(client))
+        assert messages[-1]["state"] == "SUCCESS"
+        assert messages[-1]["percent"] == 100
+        assert close_code == 1000
+
+
+@pytest.fixture
+def stacks(logs_dir: Path) -> Iterator[list[Stack]]:
+    """Stacks a test started; whatever a failed test leaves is killed here."""
+    started: list[Stack] = []
+    yield started
+    for stack in started:
+        stack.proc.stop()
+        stack.kill_leftovers()
+
+
+def script_env(*, redis_url: str | None = None, **extra: str) -> dict[str, str]:
+    """Free ports, and a REDIS_URL on a free port (so the script embeds Redis) unless given."""
+    return stack_env(
+        redis_url=redis_url or f"redis://127.0.0.1:{free_port()}/0",
+        DJANGO_PORT=str(free_port()),
+        FLOWER_PORT=str(free_port()),
+        **extra,
+    )
+
+
+async def test_start_dev_bootstraps_a_fresh_clone_and_ctrl_c_stops_everything(
+        clone: Path, logs_dir: Path, stacks: list[Stack]) -> None:
+    assert not (clone / ".venv").exists()
+    stack = Stack(clone, ["./start_dev.sh"], script_env(), logs_dir)
+    stacks.append(stack)
+
+    report = stack.health(timeout=600)
+    print(f"\nstart_dev.sh first run (bootstrap + migrate + start): "
+          f"{time.monotonic() - stack.started:.1f}s to healthy")
+    assert (clone / ".venv" / "bin" / "python").exists()
+    assert report["workers"]["online"] == 1
+    wait_for(lambda: "Django Starter is up" in stack.proc.log(), what="the summary block")
+    log = stack.proc.log()
+    assert f"App      {stack.web}/" in log
+    assert f"Flower   http://127.0.0.1:{stack.env['FLOWER_PORT']}/" in log
+    assert "(embedded, data in run/redis)" in log
+    assert "Stop     Ctrl-C" in log
+    assert (clone / "run" / "redis" / "appendonly.aof").exists() or \
+        (clone / "run" / "redis" / "appendonlydir").exists()
+    await run_a_task(stack.web)
+    assert "long_running_task" in (clone / "logs" / "worker.log").read_text()
+
+    processes = stack.processes()
+    report_rss("start_dev.sh (embedded Redis)", processes)
+    stack.proc.signal(signal.SIGINT)  # Ctrl-C reaches the terminal's whole process group
+    assert stack.proc.popen.wait(60) == 130
+    assert_nothing_left(stack, processes)
+
+
+async def test_start_dev_uses_a_redis_that_answers_and_sigterm_stops_everything(
+        clone: Path, redis_url: str, logs_dir: Path, stacks: list[Stack]) -> None:
+    own_db = redis_url.rsplit("/", 1)[0] + "/3"  # not the session worker's database
+    stack = Stack(clone, ["./start_dev.sh"], script_env(redis_url=own_db), logs_dir,
+                  embedded_redis=False)
+    stacks.append(stack)
+
+    stack.health(timeout=600)
+    wait_for(lambda: "Django Starter is up" in stack.proc.log(), what="the summary block")
+    print(f"\nstart_dev.sh (installed, external Redis): "
+          f"{time.monotonic() - stack.started:.1f}s to the summary block")
+    assert f"Redis    {own_db}\n" in stack.proc.log()
+    await run_a_task(stack.web)
+
+    processes = stack.processes()
+    os.kill(stack.proc.pid, signal.SIGTERM)  # the script alone, as a process manager would
+    assert stack.proc.popen.wait(60) == 143
+    assert_nothing_left(stack, processes)
+
+
+def test_start_dev_refuses_a_busy_port_and_starts_nothing(
+        clone: Path, logs_dir: Path, stacks: list[Stack]) -> None:
+    env = script_env()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", int(env["FLOWER_PORT"])))
+        busy.listen()
+        stack = Stack(clone, ["./start_dev.sh"], env, logs_dir)
+        stacks.append(stack)
+        assert stack.proc.popen.wait(600) == 1
+    last_line = stack.proc.log().strip().splitlines()[-1]
+    assert last_line.startswith(f"Port {env['FLOWER_PORT']} is already in use (FLOWER_PORT)")
+    assert f"FLOWER_PORT={int(env['FLOWER_PORT']) + 1} ./start_dev.sh" in last_line
+    assert_nothing_left(stack, [])
+
+
+async def test_start_all_services_runs_the_stack_under_supervisord(
+        clone: Path, logs_dir: Path, stacks: list[Stack]) -> None:
+    env = script_env(FLOWER_BASIC_AUTH="admin:s3cret")
+    refused = subprocess.run(["./start_all_services.sh", "start"], cwd=clone, env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1].startswith("DJANGO_SECRET_KEY is not set")
+    assert not (clone / "run" / "supervisord.pid").exists()
+
+    env["DJANGO_SECRET_KEY"] = "test-only-" + "x" * 40
+    try:
+        await _start_check_and_stop_supervisord(clone, env)
+    finally:  # a failed assertion must not leave supervisord running
+        subprocess.run(["./start_all_services.sh", "stop"], cwd=clone, env=env,
+                       capture_output=True, timeout=120)
+
+
+async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) -> None:
+    began = time.monotonic()
+    started = subprocess.run(["./start_all_services.sh", "start"], cwd=clone, env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert started.returncode == 0, started.stdout + started.stderr
+    print(f"\nstart_all_services.sh start (installed): {time.monotonic() - began:.1f}s to healthy")
+    assert "Stop     ./start_all_services.sh stop" in started.stdout
+    supervisord = psutil.Process(int((clone / "run" / "supervisord.pid").read_text()))
+    processes = [supervisord, *supervisord.children(recursive=True)]
+    report_rss("start_all_services.sh (supervisord, embedded Redis)", processes)
+
+    status = subprocess.run(["./start_all_services.sh", "status"], cwd=clone, env=env,
+                            capture_output=True, text=True, check=True).stdout
+    for program in ("daphne", "worker", "flower", "redis"):
+        assert f"{program} " in status and "RUNNING" in status.split(program, 1)[1].split("\n")[0]
+
+    web = f"http://127.0.0.1:{env['DJANGO_PORT']}"
+    page = httpx.get(web + "/").text  # DEBUG off: hashed static files, served by WhiteNoise
+    script_url = re.search(r'src="(/static/progress/progress\.[0-9a-f]{12}\.js)"', page)
+    assert script_url and httpx.get(web + script_url[1]).status_code == 200
+    assert httpx.get(web + "/no-such-page/").status_code == 404
+    assert "Traceback" not in httpx.get(web + "/no-such-page/").text
+    await run_a_task(web)
+
+    flower = f"http://127.0.0.1:{env['FLOWER_PORT']}"
+    assert httpx.get(flower + "/").status_code == 401
+    workers = httpx.get(flower + "/api/workers?refresh=1", auth=("admin", "s3cret"), timeout=15)
+    assert workers.status_code == 200 and any(name.startswith("worker@") for name in workers.json())
+
+    stopped = subprocess.run(["./start_all_services.sh", "stop"], cwd=clone, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == 0 and "Stopped." in stopped.stdout
+    _, alive = psutil.wait_procs(processes, timeout=10)
+    assert alive == []
+    ports = [int(env["DJANGO_PORT"]), int(env["FLOWER_PORT"]), redis_port(env)]
+    assert [port for port in ports if listening(port)] == []
+
+
+def test_manual_commands_work_as_typed(clone: Path, redis_url: str, logs_dir: Path) -> None:
+    """The README's three terminals in an activated virtualenv (free ports, not 8054 and 8001)."""
+    subprocess.run(["scripts/bootstrap.sh"], cwd=clone, check=True, timeout=600)
+    django_port, flower_port = free_port(), free_port()
+    env = stack_env(redis_url=redis_url.rsplit("/", 1)[0] + "/4", FLOWER_PORT=str(flower_port))
+    env["PATH"] = f"{clone / '.venv' / 'bin'}:{env['PATH']}"
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, env=env, cwd=clone, capture_output=True, text=True,
+                              timeout=120)
+
+    run("python", "manage.py", "migrate")
+    terminals = [
+        ["celery", "-A", "django_starter", "worker", "-l", "info"],
+        ["celery", "-A", "django_starter", "flower", f"--port={flower_port}"],
+        ["python", "manage.py", "runserver", str(django_port)],
+    ]
+    started = [Proc(f"manual-{name}", argv, env=env, log_dir=logs_dir, cwd=clone)
+               for name, argv in zip(("worker", "flower", "web"), terminals, strict=True)]
+    try:
+        web = f"http://127.0.0.1:{django_port}"
+        wait_healthy(web, started[2], timeout=90)
+        asyncio.run(run_a_task(web))
+
+        shell = run("python", "manage.py", "shell", "-c",
+                    "from django_starter.tasks import demo_task; r = demo_task.delay(); "
+                    "r.get(timeout=30); print(r.status)")
+        assert shell.stdout.strip().splitlines()[-1] == "SUCCESS"
+        inspect = run("celery", "-A", "django_starter", "inspect", "active")
+        assert inspect.returncode == 0 and "1 node online" in inspect.stdout
+        ps = subprocess.run(["ps", "auxww"], capture_output=True, text=True).stdout
+        assert any("celery -A django_starter worker" in line for line in ps.splitlines())
+
+        exposed = run("celery", "-A", "django_starter", "flower", "--address=0.0.0.0",
+                      f"--port={free_port()}")
+        assert exposed.returncode == 2
+        assert "refuses to listen on '0.0.0.0' without a password" in exposed.stderr
+    finally:
+        for proc in started:
+            proc.stop()
