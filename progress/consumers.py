@@ -24,7 +24,7 @@ CLOSE_SOURCE_LOST = 4503
 # How often an open socket re-reads its live fields (workers_online, queue_position, why a
 # queued task waits), so the page learns at once when a worker starts or stops: one
 # pipelined Redis round trip per open socket per period.
-LIVE_REFRESH_SECONDS = 1.0
+LIVE_REFRESH_SECONDS = 0.5
 
 
 class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
