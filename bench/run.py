@@ -158,7 +158,7 @@ def with_worker(stack: BenchStack, sizes: dict[str, int], owner: str, cookie: st
         Row("control.ping(timeout=1) per call", ms(percentile(presence["ping"], 50)), "ms",
             f"p50 of {len(presence['ping'])}; {presence['replies']} reply; waits out the timeout"),
         Row("worker SIGKILL → workers_online 0", lost, "s",
-            f"heartbeat every 1 s, WORKER_HEARTBEAT_TTL {settings.WORKER_HEARTBEAT_TTL:g} s"),
+            f"heartbeat every 0.5 s, WORKER_HEARTBEAT_TTL {settings.WORKER_HEARTBEAT_TTL:g} s"),
         Row("worker SIGKILL → page told (WS)", told, "s",
             "open WebSocket of a queued task says workers_online 0"),
     ]
