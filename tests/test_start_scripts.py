@@ -116,7 +116,8 @@ def report_rss(title: str, processes: list[psutil.Process]) -> None:
     for process in sorted(processes, key=lambda p: p.pid):
         rss = process.memory_info().rss
         total += rss
-        print(f"  {rss / 2**20:7.1f} MiB  {' '.join(process.cmdline())[:100]}")
+        command = " ".join(Path(arg).name if "/" in arg else arg for arg in process.cmdline())
+        print(f"  {rss / 2**20:7.1f} MiB  {command[:90]}")
     print(f"  {total / 2**20:7.1f} MiB  total")
 
 
@@ -129,6 +130,17 @@ async def run_a_task(base_url: str) -> None:
         assert messages[-1]["state"] == "SUCCESS"
         assert messages[-1]["percent"] == 100
         assert close_code == 1000
+
+
+async def start_a_task_and_wait_for_progress(base_url: str) -> str:
+    """Start a task and return its id once the worker is running it."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        started = await start_task(client)
+        for _ in range(100):
+            if (await client.get(started["status_url"])).json()["state"] == "PROGRESS":
+                return str(started["task_id"])
+            await asyncio.sleep(0.1)
+    raise AssertionError("the task never reached PROGRESS")
 
 
 @pytest.fixture
@@ -194,6 +206,17 @@ async def test_start_dev_uses_a_redis_that_answers_and_sigterm_stops_everything(
     assert f"Redis    {own_db}\n" in stack.proc.log()
     await run_a_task(stack.web)
 
+    # Autoreload: a code change restarts the worker (and Django's runserver) by itself.
+    worker_log = clone / "logs" / "worker.log"
+    assert worker_log.read_text().count(" ready.") == 1
+    os.utime(clone / "django_starter" / "tasks.py")
+    wait_for(lambda: worker_log.read_text().count(" ready.") == 2, timeout=90,
+             what="a restarted worker")
+    assert "[autoreload] django_starter/tasks.py changed: restarting the worker" in \
+        worker_log.read_text()
+    stack.health(timeout=60)
+    await run_a_task(stack.web)
+
     processes = stack.processes()
     os.kill(stack.proc.pid, signal.SIGTERM)  # the script alone, as a process manager would
     assert stack.proc.popen.wait(60) == 143
@@ -255,6 +278,7 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
     assert httpx.get(web + "/no-such-page/").status_code == 404
     assert "Traceback" not in httpx.get(web + "/no-such-page/").text
     await run_a_task(web)
+    running = await start_a_task_and_wait_for_progress(web)
 
     flower = f"http://127.0.0.1:{env['FLOWER_PORT']}"
     assert httpx.get(flower + "/").status_code == 401
@@ -264,6 +288,8 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
     stopped = subprocess.run(["./start_all_services.sh", "stop"], cwd=clone, env=env,
                              capture_output=True, text=True, timeout=120)
     assert stopped.returncode == 0 and "Stopped." in stopped.stdout
+    # Graceful: the worker finished the task it was running before it stopped.
+    assert f"long_running_task[{running}] succeeded" in (clone / "logs" / "worker.log").read_text()
     _, alive = psutil.wait_procs(processes, timeout=10)
     assert alive == []
     ports = [int(env["DJANGO_PORT"]), int(env["FLOWER_PORT"]), redis_port(env)]
