@@ -39,6 +39,7 @@ start() {
   trap '((ready)) || { echo "Start failed: stopping supervisord" >&2; stop; }' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  trap 'exit 129' HUP
   .venv/bin/supervisord -c "$conf"
   "$py" scripts/stack.py wait-ready --stop-hint "./start_all_services.sh stop" \
     --logs "logs/ (daphne.log, worker.log, flower.log, redis.log, supervisord.log)"

@@ -18,7 +18,7 @@ mkdir -p logs
 services=()  # worker, Flower, web: stopped first
 redis_pid=""  # the embedded Redis: stopped last
 cleanup() {
-  trap '' INT TERM
+  trap '' INT TERM HUP
   if ((${#services[@]})); then
     echo "Stopping the worker, Flower and the web server..."
     "$py" scripts/processes.py stop --timeout 20 "${services[@]}" || kill -KILL "${services[@]}" 2>/dev/null || true
@@ -30,6 +30,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP  # the terminal closed
 
 if [[ $STARTER_EMBEDDED_REDIS == true ]]; then
   "$py" scripts/stack.py redis-server --own-session >logs/redis.log 2>&1 &

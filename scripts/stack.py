@@ -291,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as error:
         print(error, file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while waiting: the script's trap says what happens
+        return 130
     return 0
 
 
