@@ -28,6 +28,11 @@ prepare() {
   "$py" manage.py collectstatic --noinput --clear -v 0
 }
 
+# If starting fails or is interrupted, stop what was started: no half-running stack.
+stop_unless_ready() {
+  ((ready)) || { echo "Start failed: stopping supervisord" >&2; stop; }
+}
+
 start() {
   if running; then
     echo "Already running (supervisord pid $(cat "$pidfile")):"
@@ -35,8 +40,7 @@ start() {
     return 0
   fi
   prepare
-  # If starting fails or is interrupted, stop what was started: no half-running stack.
-  trap '((ready)) || { echo "Start failed: stopping supervisord" >&2; stop; }' EXIT
+  trap stop_unless_ready EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   trap 'exit 129' HUP
