@@ -110,15 +110,15 @@ def assert_nothing_left(stack: Stack, processes: list[psutil.Process]) -> None:
 
 
 def report_rss(title: str, processes: list[psutil.Process]) -> None:
-    """Print the resident memory of each process of the stack."""
-    print(f"\n{title}: RSS per process")
-    total = 0
+    """Print the memory of each process: RSS, and PSS (shared pages counted once in the total)."""
+    print(f"\n{title}: RSS and PSS per process")
+    total_rss = total_pss = 0
     for process in sorted(processes, key=lambda p: p.pid):
-        rss = process.memory_info().rss
-        total += rss
+        memory = process.memory_full_info()
+        total_rss, total_pss = total_rss + memory.rss, total_pss + memory.pss
         command = " ".join(Path(arg).name if "/" in arg else arg for arg in process.cmdline())
-        print(f"  {rss / 2**20:7.1f} MiB  {command[:90]}")
-    print(f"  {total / 2**20:7.1f} MiB  total")
+        print(f"  {memory.rss / 2**20:6.1f} {memory.pss / 2**20:6.1f} MiB  {command[:80]}")
+    print(f"  {total_rss / 2**20:6.1f} {total_pss / 2**20:6.1f} MiB  total (RSS, PSS)")
 
 
 async def run_a_task(base_url: str) -> None:
