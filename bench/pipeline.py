@@ -46,8 +46,9 @@ async def follow(ws: Any, timeout: float) -> Followed:
     return seen
 
 
-async def short_task_timings(base_url: str, *, owner: str, cookie: str, count: int,
-                             steps: int, delay: float) -> dict[str, list[float]]:
+async def short_task_timings(
+    base_url: str, *, owner: str, cookie: str, count: int, steps: int, delay: float
+) -> dict[str, list[float]]:
     """A short long_running_task watched from before it is sent: STARTED and SUCCESS times."""
     times: dict[str, list[float]] = {"started": [], "success": []}
     for _ in range(count):
@@ -56,8 +57,11 @@ async def short_task_timings(base_url: str, *, owner: str, cookie: str, count: i
         async with connect_ws(base_url, task_id, cookie) as ws:
             await ws.recv()  # the PENDING snapshot, as the page has it after POST /tasks/
             sent = time.perf_counter()
-            celery_app.send_task("django_starter.tasks.long_running_task", task_id=task_id,
-                                 kwargs={"steps": steps, "delay": delay})
+            celery_app.send_task(
+                "django_starter.tasks.long_running_task",
+                task_id=task_id,
+                kwargs={"steps": steps, "delay": delay},
+            )
             seen = await follow(ws, timeout=60)
         began = seen.first_time(store.STARTED, store.PROGRESS, store.SUCCESS)
         done = seen.first_time(store.SUCCESS)
@@ -88,8 +92,7 @@ async def tight_loop(base_url: str, *, owner: str, cookie: str, calls: int) -> d
     }
 
 
-async def message_latency(base_url: str, *, owner: str, cookie: str,
-                          count: int) -> list[float]:
+async def message_latency(base_url: str, *, owner: str, cookie: str, count: int) -> list[float]:
     """Worker's progress.set (wall time in the message) → WebSocket client receive."""
     task_id = str(uuid.uuid4())
     store.create(task_id=task_id, owner=owner)
@@ -97,8 +100,11 @@ async def message_latency(base_url: str, *, owner: str, cookie: str,
         await ws.recv()
         celery_app.send_task("bench.latency_probe", kwargs={"count": count}, task_id=task_id)
         seen = await follow(ws, timeout=120)
-    return [at - float(m["message"]) for m, at in zip(seen.messages, seen.wall_at, strict=True)
-            if m["state"] == store.PROGRESS]
+    return [
+        at - float(m["message"])
+        for m, at in zip(seen.messages, seen.wall_at, strict=True)
+        if m["state"] == store.PROGRESS
+    ]
 
 
 def time_calls(function: Any, count: int) -> tuple[list[float], Any]:
@@ -119,8 +125,9 @@ def presence_costs(*, zcounts: int, pings: int, ping_timeout: float) -> dict[str
     return {"zcount": zcount, "online": online, "ping": ping, "replies": len(replies or [])}
 
 
-async def worker_loss_detection(worker: Any, base_url: str, *, owner: str, cookie: str,
-                                timeout: float = 15.0) -> tuple[float, float]:
+async def worker_loss_detection(
+    worker: Any, base_url: str, *, owner: str, cookie: str, timeout: float = 15.0
+) -> tuple[float, float]:
     """SIGKILL the worker (no goodbye): seconds until workers_online() reads 0, and until
     an open WebSocket of a queued task says `workers_online: 0` (what the page shows)."""
     task_id = str(uuid.uuid4())

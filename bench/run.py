@@ -26,10 +26,30 @@ if __name__ == "__main__":  # run as a script: import the project, not bench/ si
 from bench.stack import BenchStack, install_signal_handlers  # noqa: E402
 from bench.table import Row, latency_rows, ms, percentile, render  # noqa: E402
 
-FULL = {"requests": 200, "load_requests": 400, "clients": 4, "first": 20, "tasks": 20,
-        "calls": 1_000_000, "probes": 100, "zcounts": 2000, "pings": 3, "health": 200}
-QUICK = {"requests": 20, "load_requests": 40, "clients": 2, "first": 5, "tasks": 3,
-         "calls": 20_000, "probes": 10, "zcounts": 200, "pings": 1, "health": 20}
+FULL = {
+    "requests": 200,
+    "load_requests": 400,
+    "clients": 4,
+    "first": 20,
+    "tasks": 20,
+    "calls": 1_000_000,
+    "probes": 100,
+    "zcounts": 2000,
+    "pings": 3,
+    "health": 200,
+}
+QUICK = {
+    "requests": 20,
+    "load_requests": 40,
+    "clients": 2,
+    "first": 5,
+    "tasks": 3,
+    "calls": 20_000,
+    "probes": 10,
+    "zcounts": 200,
+    "pings": 1,
+    "health": 20,
+}
 STEPS, DELAY, PING_TIMEOUT = 20, 0.01, 1.0
 
 
@@ -48,8 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if getattr(args, name) is not None:
             sizes[name] = getattr(args, name)
     if args.requests is not None:
-        sizes.update(requests=args.requests, health=args.requests,
-                     load_requests=2 * args.requests)
+        sizes.update(requests=args.requests, health=args.requests, load_requests=2 * args.requests)
     args.sizes = sizes
     return args
 
@@ -58,8 +77,14 @@ def machine() -> dict[str, Any]:
     """Cores, CPU, OS, Python, Redis and the stack's package versions."""
     from progress.redis_client import get_redis
 
-    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
-                if line.startswith("model name")), platform.processor() or "?")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "?",
+    )
     packages = ("Django", "celery", "channels", "channels-redis", "daphne", "redis")
     return {
         "cores": os.cpu_count(),
@@ -90,14 +115,28 @@ def without_worker(stack: BenchStack, sizes: dict[str, int]) -> tuple[list[Row],
     first, states = asyncio.run(web.post_to_first_message(url, sizes["first"]))
     app.control.purge()
     rows = [
-        *latency_rows("POST /tasks/ latency", durations,
-                      "sequential, one session, no worker yet (queued tasks purged after)"),
-        Row("POST /tasks/ throughput", rate, "req/s",
-            f"{sizes['clients']} concurrent sessions, {len(loaded)} requests"),
-        Row("POST /tasks/ latency under load p95", ms(percentile(loaded, 95)), "ms",
-            f"p50 {ms(percentile(loaded, 50)):.3g} ms with {sizes['clients']} clients"),
-        *latency_rows("POST → first WS message", first,
-                      f"POST, WS handshake, snapshot; first state {'/'.join(sorted(states))}"),
+        *latency_rows(
+            "POST /tasks/ latency",
+            durations,
+            "sequential, one session, no worker yet (queued tasks purged after)",
+        ),
+        Row(
+            "POST /tasks/ throughput",
+            rate,
+            "req/s",
+            f"{sizes['clients']} concurrent sessions, {len(loaded)} requests",
+        ),
+        Row(
+            "POST /tasks/ latency under load p95",
+            ms(percentile(loaded, 95)),
+            "ms",
+            f"p50 {ms(percentile(loaded, 50)):.3g} ms with {sizes['clients']} clients",
+        ),
+        *latency_rows(
+            "POST → first WS message",
+            first,
+            f"POST, WS handshake, snapshot; first state {'/'.join(sorted(states))}",
+        ),
     ]
     return rows, owner, cookie
 
@@ -112,19 +151,27 @@ def with_worker(stack: BenchStack, sizes: dict[str, int], owner: str, cookie: st
     started = time.perf_counter()
     worker = stack.start_worker()
     boot = time.perf_counter() - started
-    asyncio.run(pipeline.short_task_timings(url, owner=owner, cookie=cookie, count=1,
-                                            steps=STEPS, delay=DELAY))  # warm-up, not shown
-    short = asyncio.run(pipeline.short_task_timings(url, owner=owner, cookie=cookie,
-                                                    count=sizes["tasks"], steps=STEPS,
-                                                    delay=DELAY))
+    asyncio.run(
+        pipeline.short_task_timings(
+            url, owner=owner, cookie=cookie, count=1, steps=STEPS, delay=DELAY
+        )
+    )  # warm-up, not shown
+    short = asyncio.run(
+        pipeline.short_task_timings(
+            url, owner=owner, cookie=cookie, count=sizes["tasks"], steps=STEPS, delay=DELAY
+        )
+    )
     loop = asyncio.run(pipeline.tight_loop(url, owner=owner, cookie=cookie, calls=sizes["calls"]))
-    latency = asyncio.run(pipeline.message_latency(url, owner=owner, cookie=cookie,
-                                                   count=sizes["probes"]))
+    latency = asyncio.run(
+        pipeline.message_latency(url, owner=owner, cookie=cookie, count=sizes["probes"])
+    )
     health, report = asyncio.run(web.health_latency(url, sizes["health"]))
-    presence = pipeline.presence_costs(zcounts=sizes["zcounts"], pings=sizes["pings"],
-                                       ping_timeout=PING_TIMEOUT)
-    lost, told = asyncio.run(pipeline.worker_loss_detection(worker, url, owner=owner,
-                                                             cookie=cookie))
+    presence = pipeline.presence_costs(
+        zcounts=sizes["zcounts"], pings=sizes["pings"], ping_timeout=PING_TIMEOUT
+    )
+    lost, told = asyncio.run(
+        pipeline.worker_loss_detection(worker, url, owner=owner, cookie=cookie)
+    )
 
     task = f"long_running_task(steps={STEPS}, delay={DELAY}), WS open before send"
     per_call = loop["seconds"] / loop["calls"]
@@ -133,34 +180,79 @@ def with_worker(stack: BenchStack, sizes: dict[str, int], owner: str, cookie: st
     bound = 3 + 1 + int(loop["seconds"] / interval) + 1
     final_ok = loop["final_current"] == loop["calls"] and loop["final_percent"] == 100
     return [
-        Row("worker start → counted online", boot, "s",
-            "process boot + first heartbeat (start_worker)"),
+        Row(
+            "worker start → counted online",
+            boot,
+            "s",
+            "process boot + first heartbeat (start_worker)",
+        ),
         *latency_rows("enqueue → STARTED seen on WS", short["started"], task),
-        *latency_rows("enqueue → SUCCESS seen on WS", short["success"],
-                      f"task body sleeps {STEPS * DELAY:.2f} s"),
-        Row("progress.set() cost per call", per_call * 1e6, "µs",
+        *latency_rows(
+            "enqueue → SUCCESS seen on WS",
+            short["success"],
+            f"task body sleeps {STEPS * DELAY:.2f} s",
+        ),
+        Row(
+            "progress.set() cost per call",
+            per_call * 1e6,
+            "µs",
             f"{loop['calls']:,} calls in a real task; empty loop "
-            f"{loop['empty_loop_seconds'] / loop['calls'] * 1e9:.0f} ns/iter"),
+            f"{loop['empty_loop_seconds'] / loop['calls'] * 1e9:.0f} ns/iter",
+        ),
         Row("tight loop duration", loop["seconds"], "s", "the progress.set() loop alone"),
-        Row("tight loop WS messages", loop["messages"], "msgs",
+        Row(
+            "tight loop WS messages",
+            loop["messages"],
+            "msgs",
             f"{loop['progress_messages']} PROGRESS; bound {bound} "
-            f"(1 per {interval * 1000:.0f} ms + states)"),
-        Row("tight loop snapshot writes", loop["writes"], "writes",
-            "final seq: create + STARTED + PROGRESS + SUCCESS"),
-        Row("tight loop final value delivered", "yes" if final_ok else "NO", "",
-            f"SUCCESS at current={loop['final_current']:,}, {loop['final_percent']}%"),
-        *latency_rows("WS message latency (set → client)", latency,
-                      "worker progress.set() → Redis → Daphne → client"),
-        *latency_rows("GET /health/ latency", health,
-                      f"workers.online={report['workers']['online']}, Flower not running"),
-        Row("workers_online() heartbeat ZCOUNT", ms(percentile(presence["zcount"], 50)) * 1000,
-            "µs", f"p50 of {len(presence['zcount'])} calls; counted {presence['online']}"),
-        Row("control.ping(timeout=1) per call", ms(percentile(presence["ping"], 50)), "ms",
-            f"p50 of {len(presence['ping'])}; {presence['replies']} reply; waits out the timeout"),
-        Row("worker SIGKILL → workers_online 0", lost, "s",
-            f"heartbeat every 0.5 s, WORKER_HEARTBEAT_TTL {settings.WORKER_HEARTBEAT_TTL:g} s"),
-        Row("worker SIGKILL → page told (WS)", told, "s",
-            "open WebSocket of a queued task says workers_online 0"),
+            f"(1 per {interval * 1000:.0f} ms + states)",
+        ),
+        Row(
+            "tight loop snapshot writes",
+            loop["writes"],
+            "writes",
+            "final seq: create + STARTED + PROGRESS + SUCCESS",
+        ),
+        Row(
+            "tight loop final value delivered",
+            "yes" if final_ok else "NO",
+            "",
+            f"SUCCESS at current={loop['final_current']:,}, {loop['final_percent']}%",
+        ),
+        *latency_rows(
+            "WS message latency (set → client)",
+            latency,
+            "worker progress.set() → Redis → Daphne → client",
+        ),
+        *latency_rows(
+            "GET /health/ latency",
+            health,
+            f"workers.online={report['workers']['online']}, Flower not running",
+        ),
+        Row(
+            "workers_online() heartbeat ZCOUNT",
+            ms(percentile(presence["zcount"], 50)) * 1000,
+            "µs",
+            f"p50 of {len(presence['zcount'])} calls; counted {presence['online']}",
+        ),
+        Row(
+            "control.ping(timeout=1) per call",
+            ms(percentile(presence["ping"], 50)),
+            "ms",
+            f"p50 of {len(presence['ping'])}; {presence['replies']} reply; waits out the timeout",
+        ),
+        Row(
+            "worker SIGKILL → workers_online 0",
+            lost,
+            "s",
+            f"heartbeat every 0.5 s, WORKER_HEARTBEAT_TTL {settings.WORKER_HEARTBEAT_TTL:g} s",
+        ),
+        Row(
+            "worker SIGKILL → page told (WS)",
+            told,
+            "s",
+            "open WebSocket of a queued task says workers_online 0",
+        ),
     ]
 
 
@@ -181,14 +273,20 @@ def main(argv: list[str] | None = None) -> int:
     packages = ", ".join(f"{name} {version}" for name, version in info["packages"].items())
     print(f"machine: {info['cores']} cores ({info['cpu']}), {info['os']}")
     print(f"python {info['python']}, redis-server {info['redis_server']}, {packages}")
-    print(f"load average at start: {info['load_average']}; "
-          f"{'quick' if args.quick else 'full'} run took {time.perf_counter() - started:.0f} s")
+    print(
+        f"load average at start: {info['load_average']}; "
+        f"{'quick' if args.quick else 'full'} run took {time.perf_counter() - started:.0f} s"
+    )
     print()
     print(render(rows))
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "pids": stack.pids,
-                                                    "rows": [asdict(r) for r in rows]},
-                                        indent=2, ensure_ascii=False))
+        args.json.write_text(
+            json.dumps(
+                {"machine": info, "pids": stack.pids, "rows": [asdict(r) for r in rows]},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     return 0
 
 

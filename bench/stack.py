@@ -89,17 +89,31 @@ class BenchStack:
             self.pids.append(self.redis.proc.pid)
         # Nothing listens on FLOWER_PORT: /health/ never reaches a Flower on 8054.
         # The per-owner cap on unfinished tasks is lifted: one session POSTs hundreds.
-        self.env = stack_env(redis_url=self.redis.url, database_path=self.dir / "bench.sqlite3",
-                             FLOWER_PORT=str(free_port()), DJANGO_LOG_LEVEL="WARNING",
-                             PROGRESS_MAX_ACTIVE_TASKS="1000000", PYTHONPATH=str(ROOT))
+        self.env = stack_env(
+            redis_url=self.redis.url,
+            database_path=self.dir / "bench.sqlite3",
+            FLOWER_PORT=str(free_port()),
+            DJANGO_LOG_LEVEL="WARNING",
+            PROGRESS_MAX_ACTIVE_TASKS="1000000",
+            PYTHONPATH=str(ROOT),
+        )
         migrate(self.env)
         with signals_deferred():
             daphne, self.base_url = start_daphne(self.env, log_dir=self.dir)
             self.procs.append(daphne)
             self.pids.append(daphne.pid)
-        os.environ.update({key: self.env[key] for key in
-                           ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE",
-                            "FLOWER_PORT", "DJANGO_LOG_LEVEL")})
+        os.environ.update(
+            {
+                key: self.env[key]
+                for key in (
+                    "REDIS_URL",
+                    "DATABASE_URL",
+                    "DJANGO_SETTINGS_MODULE",
+                    "FLOWER_PORT",
+                    "DJANGO_LOG_LEVEL",
+                )
+            }
+        )
         for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
             os.environ.pop(key, None)
         import django
@@ -109,8 +123,9 @@ class BenchStack:
     def start_worker(self) -> Proc:
         """One real worker (prefork, 2 processes) that also knows the bench tasks."""
         with signals_deferred():
-            self.worker = start_worker(self.env, log_dir=self.dir, name="bench",
-                                       extra_args=["--include", "bench.tasks"])
+            self.worker = start_worker(
+                self.env, log_dir=self.dir, name="bench", extra_args=["--include", "bench.tasks"]
+            )
             self.procs.append(self.worker)
             self.pids.append(self.worker.pid)
         return self.worker

@@ -50,8 +50,9 @@ def render(rows: list[Row]) -> str:
     widths = [max(len(cell[i]) for cell in cells) for i in range(3)]
     lines = []
     for index, (metric, value, unit, notes) in enumerate(cells):
-        lines.append(f"{metric:<{widths[0]}}  {value:>{widths[1]}}  {unit:<{widths[2]}}  "
-                     f"{notes}".rstrip())
+        lines.append(
+            f"{metric:<{widths[0]}}  {value:>{widths[1]}}  {unit:<{widths[2]}}  {notes}".rstrip()
+        )
         if index == 0:
             lines.append("  ".join("-" * width for width in widths) + "  " + "-" * 5)
     return "\n".join(lines)

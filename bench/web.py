@@ -32,8 +32,12 @@ def cookie_header(client: httpx.AsyncClient) -> str:
 def connect_ws(base_url: str, task_id: str, cookie: str) -> Any:
     """Open /ws/progress/<task_id>/ as the browser would (its cookie, its Origin)."""
     url = base_url.replace("http://", "ws://") + f"/ws/progress/{task_id}/"
-    return websockets.connect(url, open_timeout=10, max_size=None,
-                              additional_headers={"Cookie": cookie, "Origin": base_url})
+    return websockets.connect(
+        url,
+        open_timeout=10,
+        max_size=None,
+        additional_headers={"Cookie": cookie, "Origin": base_url},
+    )
 
 
 async def post_task(client: httpx.AsyncClient) -> dict[str, Any]:

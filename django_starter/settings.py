@@ -142,8 +142,13 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # The read timeout must outlast channels_redis's 5 s blocking BRPOP (redis-py's
             # own default is also 5 s, so a quiet socket would time out and drop consumers).
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15,
-                       "socket_connect_timeout": REDIS_SOCKET_TIMEOUT}],
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": 15,
+                    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+                }
+            ],
             "prefix": "starter:channels",
         },
     }
@@ -186,8 +191,12 @@ CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower sees tasks live
 CELERY_TASK_SEND_SENT_EVENT = True
 # A request that queues a task while the broker is down fails within seconds (a 503), instead
 # of retrying the publish for a long time.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0,
-                                    "interval_step": 0.5, "interval_max": 1}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT
 
 # ---------------------------------------------------------------------------
@@ -231,10 +240,12 @@ DJANGO_SECURE = env.bool("DJANGO_SECURE", default=False)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=DJANGO_SECURE)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=DJANGO_SECURE)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS",
-                              default=31536000 if DJANGO_SECURE else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
-                                          default=SECURE_HSTS_SECONDS > 0)
+SECURE_HSTS_SECONDS = env.int(
+    "DJANGO_SECURE_HSTS_SECONDS", default=31536000 if DJANGO_SECURE else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SECURE_HSTS_SECONDS > 0
+)
 # Preload asks browsers to ship the domain as HTTPS-only (opt out: DJANGO_SECURE_HSTS_PRELOAD=0).
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=SECURE_HSTS_SECONDS > 0)
 # Trust X-Forwarded-Proto only when a TLS proxy that sets it is really in front: a client

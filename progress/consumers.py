@@ -72,11 +72,11 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self.refresher.cancel()
         if getattr(self, "task_id", None) and store.is_valid_task_id(self.task_id):
             with contextlib.suppress(*LOST_ERRORS):  # Redis away: the group entry expires
-                await self.channel_layer.group_discard(group_name(self.task_id),
-                                                       self.channel_name)
+                await self.channel_layer.group_discard(group_name(self.task_id), self.channel_name)
 
-    async def accept(self, subprotocol: str | None = None,
-                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    async def accept(
+        self, subprotocol: str | None = None, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         """Accept the handshake (remembered, so a later failure closes instead)."""
         self.accepted = True
         await super().accept(subprotocol, headers)
@@ -111,7 +111,8 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def live_fields(self, snapshot: store.Snapshot) -> dict[str, Any]:
         """workers_online, queue_position and, while queued, why (one Redis round trip)."""
         return await sync_to_async(services.task_live_fields, thread_sensitive=False)(
-            task_id=self.task_id, state=snapshot["state"], created=self.created)
+            task_id=self.task_id, state=snapshot["state"], created=self.created
+        )
 
     async def refresh_live_fields(self) -> None:
         """Re-send the snapshot when its live fields change (worker came or went, queue moved)."""
@@ -139,8 +140,7 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     def reader(self) -> tuple[str | None, bool]:
         user = self.scope.get("user")
         session = self.scope.get("session")
-        owner = services.existing_owner(user=user, session=session) if session is not None \
-            else None
+        owner = services.existing_owner(user=user, session=session) if session is not None else None
         return owner, bool(user is not None and user.is_staff)
 
 

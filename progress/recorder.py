@@ -44,8 +44,12 @@ class Recorder:
     def set(self, current: float, total: float = 100, message: str = "") -> None:
         """Record the latest progress; write it now or within one interval."""
         with self._lock:
-            self._pending = {"state": store.PROGRESS, "current": current, "total": total,
-                             "message": message}
+            self._pending = {
+                "state": store.PROGRESS,
+                "current": current,
+                "total": total,
+                "message": message,
+            }
             now = time.monotonic()
             if now >= self._next_at:
                 self._flush_locked(now)

@@ -39,8 +39,9 @@ def owner_for(*, user: AbstractBaseUser | AnonymousUser | None, session: Session
     return f"session:{token}"
 
 
-def existing_owner(*, user: AbstractBaseUser | AnonymousUser | None,
-                   session: SessionBase) -> str | None:
+def existing_owner(
+    *, user: AbstractBaseUser | AnonymousUser | None, session: SessionBase
+) -> str | None:
     """The owner identity of this request, without creating one (None for a new session)."""
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
@@ -55,15 +56,19 @@ def may_read(snapshot: store.Snapshot, *, owner: str | None, is_staff: bool) -> 
 
 def task_live_fields(*, task_id: str, state: str, created: float | None) -> dict[str, Any]:
     """`workers_online`, `queue_position` and, while queued, a `message` saying why it waits."""
-    return live_fields(task_id=task_id, state=state, created=created,
-                       task_name=long_running_task.name)
+    return live_fields(
+        task_id=task_id, state=state, created=created, task_name=long_running_task.name
+    )
 
 
 def with_live_fields(snapshot: store.Snapshot) -> dict[str, Any]:
     """The public snapshot plus its live fields (one Redis round trip)."""
     data = store.public(snapshot)
-    data.update(task_live_fields(task_id=data["task_id"], state=data["state"],
-                                 created=snapshot.get("created")))
+    data.update(
+        task_live_fields(
+            task_id=data["task_id"], state=data["state"], created=snapshot.get("created")
+        )
+    )
     return data
 
 
@@ -98,8 +103,12 @@ def task_start(*, owner: str, steps: int = 100) -> dict[str, Any]:
             queues.dequeue(task_id=task_id, queues={queue})
         # Not queued: never leave a PENDING bar that nothing will ever move.
         with contextlib.suppress(Exception):
-            store.update(task_id=task_id, state=store.FAILURE, message="Not queued",
-                         error="The broker did not accept the task.")
+            store.update(
+                task_id=task_id,
+                state=store.FAILURE,
+                message="Not queued",
+                error="The broker did not accept the task.",
+            )
         raise
     return with_live_fields(snapshot)
 

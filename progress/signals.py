@@ -20,8 +20,9 @@ def record(task_id: str | None, **fields: Any) -> None:
     try:
         snapshot = store.update(task_id=task_id, **fields)
     except Exception:
-        logger.warning("could not record %s for task %s", fields.get("state"), task_id,
-                       exc_info=True)
+        logger.warning(
+            "could not record %s for task %s", fields.get("state"), task_id, exc_info=True
+        )
         return
     if snapshot is not None:
         broadcast.send_snapshot(store.public(snapshot))
@@ -41,13 +42,21 @@ def on_task_success(sender: Any = None, result: Any = None, **_: Any) -> None:
     close_recorder(task_id)
     snapshot = store.read(task_id=task_id) or {}
     total = snapshot.get("total") or 100
-    record(task_id, state=store.SUCCESS, current=total, total=total, percent=100,
-           message="Done", result=_jsonable(result))
+    record(
+        task_id,
+        state=store.SUCCESS,
+        current=total,
+        total=total,
+        percent=100,
+        message="Done",
+        result=_jsonable(result),
+    )
 
 
 @signals.task_failure.connect
-def on_task_failure(task_id: str | None = None, exception: BaseException | None = None,
-                    **_: Any) -> None:
+def on_task_failure(
+    task_id: str | None = None, exception: BaseException | None = None, **_: Any
+) -> None:
     if task_id:
         close_recorder(task_id)
     error = f"{type(exception).__name__}: {exception}" if exception else "failed"
@@ -55,8 +64,7 @@ def on_task_failure(task_id: str | None = None, exception: BaseException | None 
 
 
 @signals.task_retry.connect
-def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None,
-                  **_: Any) -> None:
+def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: Any) -> None:
     task_id = getattr(request, "id", None)
     if task_id:
         close_recorder(task_id)

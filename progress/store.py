@@ -26,8 +26,17 @@ REVOKED: Final = "REVOKED"
 TERMINAL_STATES: Final = frozenset({SUCCESS, FAILURE, REVOKED})
 
 # Fields a client sees; `owner` and `created` stay private.
-PUBLIC_FIELDS: Final = ("task_id", "state", "current", "total", "percent", "message",
-                        "result", "error", "seq")
+PUBLIC_FIELDS: Final = (
+    "task_id",
+    "state",
+    "current",
+    "total",
+    "percent",
+    "message",
+    "result",
+    "error",
+    "seq",
+)
 
 # Celery task ids are UUIDs; anything else is refused before it reaches Redis.
 TASK_ID_RE: Final = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -151,5 +160,6 @@ def unfinished_count(*, owner: str) -> int:
         for task_id in task_ids:
             pipe.hget(_key(str(task_id)), "state")
         states = pipe.execute()
-    return sum(1 for state in states
-               if state is not None and json.loads(state) not in TERMINAL_STATES)
+    return sum(
+        1 for state in states if state is not None and json.loads(state) not in TERMINAL_STATES
+    )

@@ -91,15 +91,18 @@ def read_steps(request: HttpRequest) -> int | JsonResponse:
     if isinstance(value, str) and value.strip().isdigit() and len(value) < 8:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_STEPS:
-        return JsonResponse({"error": f"steps must be a whole number from 1 to {MAX_STEPS}."},
-                            status=400)
+        return JsonResponse(
+            {"error": f"steps must be a whole number from 1 to {MAX_STEPS}."}, status=400
+        )
     return value
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF refusals: JSON for the API, Django's own page for everything else."""
     if request.path.startswith("/tasks/") or "application/json" in request.headers.get(
-            "Accept", ""):
-        return JsonResponse({"error": f"CSRF check failed: {reason} Reload the page and try "
-                             "again."}, status=403)
+        "Accept", ""
+    ):
+        return JsonResponse(
+            {"error": f"CSRF check failed: {reason} Reload the page and try again."}, status=403
+        )
     return default_csrf_failure(request, reason)

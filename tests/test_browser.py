@@ -16,9 +16,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # The machine has no network beyond package registries: keep Chromium from phoning home.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +35,9 @@ def browser() -> Iterator[Browser]:
             pytest.fail("Chromium is missing: .ci/run installs it with apt-get")
         pytest.skip("Chromium is not installed: sudo apt-get install chromium")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
@@ -46,8 +54,9 @@ def page(browser: Browser, tmp_path: Path) -> Iterator[Page]:
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
-def test_start_task_fills_the_bar_live_to_100(page: Page, live_server_url: str,
-                                              worker: Proc) -> None:
+def test_start_task_fills_the_bar_live_to_100(
+    page: Page, live_server_url: str, worker: Proc
+) -> None:
     page.goto(live_server_url + "/")
     expect(page.locator("#no-worker")).to_be_hidden()
     page.get_by_role("button", name="Start Task").click()
@@ -66,8 +75,9 @@ def test_start_task_fills_the_bar_live_to_100(page: Page, live_server_url: str,
     assert task.locator(".bar-fill").evaluate("el => el.style.width") == "100%"
 
 
-def test_a_reload_shows_the_task_again_at_its_current_state(page: Page, live_server_url: str,
-                                                            worker: Proc) -> None:
+def test_a_reload_shows_the_task_again_at_its_current_state(
+    page: Page, live_server_url: str, worker: Proc
+) -> None:
     page.goto(live_server_url + "/")
     page.get_by_role("button", name="Start Task").click()
     task_id = page.locator(".task").first.get_attribute("data-task-id")

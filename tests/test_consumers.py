@@ -1,4 +1,4 @@
-"""ProgressConsumer through the real ASGI stack (origin check, sessions) and the real channel layer."""
+"""ProgressConsumer through the real ASGI stack (origins, sessions) and the real channel layer."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ def session_cookie(token: str) -> bytes:
     return f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()
 
 
-def communicator(task_id: str, cookie: bytes | None = None,
-                 origin: bytes = b"http://localhost") -> WebsocketCommunicator:
+def communicator(
+    task_id: str, cookie: bytes | None = None, origin: bytes = b"http://localhost"
+) -> WebsocketCommunicator:
     headers = [(b"origin", origin), (b"host", b"localhost")]
     if cookie:
         headers.append((b"cookie", cookie))
@@ -56,8 +57,19 @@ async def test_owner_gets_the_snapshot_at_once() -> None:
     assert first["task_id"] == task_id
     assert first["state"] == "PENDING"
     assert first["seq"] == 1
-    assert set(first) >= {"task_id", "state", "current", "total", "percent", "message", "result",
-                          "error", "seq", "workers_online", "queue_position"}
+    assert set(first) >= {
+        "task_id",
+        "state",
+        "current",
+        "total",
+        "percent",
+        "message",
+        "result",
+        "error",
+        "seq",
+        "workers_online",
+        "queue_position",
+    }
     await comm.disconnect()
 
 
@@ -85,8 +97,9 @@ async def test_an_older_message_is_dropped() -> None:
     newer = await publish(task_id, state="PROGRESS", current=60, total=100)
     assert (await comm.receive_json_from(timeout=5))["seq"] == newer["seq"]
     stale = {**newer, "seq": newer["seq"] - 1, "current": 10, "percent": 10}
-    await get_channel_layer().group_send(broadcast.group_name(task_id),
-                                         {"type": "progress.update", "snapshot": stale})
+    await get_channel_layer().group_send(
+        broadcast.group_name(task_id), {"type": "progress.update", "snapshot": stale}
+    )
     assert await comm.receive_nothing(timeout=0.5)
     await comm.disconnect()
 
@@ -129,8 +142,9 @@ async def test_foreign_origin_is_denied_at_the_handshake() -> None:
 
 
 async def test_unknown_websocket_path_is_denied_at_the_handshake() -> None:
-    comm = WebsocketCommunicator(application, "/ws/elsewhere/",
-                                 headers=[(b"origin", b"http://localhost")])
+    comm = WebsocketCommunicator(
+        application, "/ws/elsewhere/", headers=[(b"origin", b"http://localhost")]
+    )
     connected, _ = await comm.connect(timeout=5)
     assert not connected
 
@@ -143,6 +157,7 @@ async def publish(task_id: str, **fields: Any) -> dict[str, Any]:
     snapshot = await sync_to_async(store.update)(task_id=task_id, **fields)
     assert snapshot is not None
     public = store.public(snapshot)
-    await get_channel_layer().group_send(broadcast.group_name(task_id),
-                                         {"type": "progress.update", "snapshot": public})
+    await get_channel_layer().group_send(
+        broadcast.group_name(task_id), {"type": "progress.update", "snapshot": public}
+    )
     return public

@@ -27,8 +27,9 @@ def cookie_header(client: httpx.AsyncClient) -> str:
 async def follow(base_url: str, ws_url: str, cookie: str) -> tuple[list[dict[str, Any]], int]:
     ws_base = base_url.replace("http://", "ws://")
     messages = []
-    async with websockets.connect(ws_base + ws_url, open_timeout=10,
-                                  additional_headers={"Cookie": cookie, "Origin": base_url}) as ws:
+    async with websockets.connect(
+        ws_base + ws_url, open_timeout=10, additional_headers={"Cookie": cookie, "Origin": base_url}
+    ) as ws:
         async with asyncio.timeout(60):
             try:
                 async for raw in ws:
@@ -46,8 +47,9 @@ async def test_start_task_streams_progress_to_success(live_server_url: str, work
         assert started["ws_url"] == f"/ws/progress/{started['task_id']}/"
         assert started["status_url"] == f"/tasks/{started['task_id']}/"
 
-        messages, close_code = await follow(live_server_url, started["ws_url"],
-                                            cookie_header(client))
+        messages, close_code = await follow(
+            live_server_url, started["ws_url"], cookie_header(client)
+        )
 
         seqs = [message["seq"] for message in messages]
         assert seqs == sorted(set(seqs)), "seq must strictly increase"
@@ -64,28 +66,31 @@ async def test_start_task_streams_progress_to_success(live_server_url: str, work
         assert final["seq"] == messages[-1]["seq"]
 
 
-async def test_late_joiner_gets_the_current_snapshot_at_once(live_server_url: str,
-                                                             worker: object) -> None:
+async def test_late_joiner_gets_the_current_snapshot_at_once(
+    live_server_url: str, worker: object
+) -> None:
     async with httpx.AsyncClient(base_url=live_server_url, timeout=10) as client:
         started = await start_task(client)
         messages, _ = await follow(live_server_url, started["ws_url"], cookie_header(client))
         assert messages[-1]["state"] == "SUCCESS"
         # Connecting after the end: one message, the terminal snapshot, then a close.
-        again, close_code = await follow(live_server_url, started["ws_url"],
-                                         cookie_header(client))
+        again, close_code = await follow(live_server_url, started["ws_url"], cookie_header(client))
         assert [m["state"] for m in again] == ["SUCCESS"]
         assert close_code == 1000
 
 
 async def test_other_session_is_refused_on_http_and_websocket(live_server_url: str) -> None:
-    async with httpx.AsyncClient(base_url=live_server_url, timeout=10) as owner, \
-            httpx.AsyncClient(base_url=live_server_url, timeout=10) as stranger:
+    async with (
+        httpx.AsyncClient(base_url=live_server_url, timeout=10) as owner,
+        httpx.AsyncClient(base_url=live_server_url, timeout=10) as stranger,
+    ):
         started = await start_task(owner)
         await stranger.get("/")
         response = await stranger.get(started["status_url"])
         assert response.status_code == 404
         assert response.json() == {"error": "No task with this id belongs to you."}
-        messages, close_code = await follow(live_server_url, started["ws_url"],
-                                            cookie_header(stranger))
+        messages, close_code = await follow(
+            live_server_url, started["ws_url"], cookie_header(stranger)
+        )
         assert messages == []
         assert close_code == 4403

@@ -73,9 +73,11 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("fault-logs")
     redis = RedisServer(appendonly=True).start()
-    env = stack_env(redis_url=redis.url,
-                    database_path=tmp_path_factory.mktemp("fault-db") / "db.sqlite3",
-                    CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT))
+    env = stack_env(
+        redis_url=redis.url,
+        database_path=tmp_path_factory.mktemp("fault-db") / "db.sqlite3",
+        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
+    )
     migrate(env)
     worker = start_worker(env, log_dir=logs, concurrency=1)
     daphne, base_url = start_daphne(env, log_dir=logs)
@@ -87,8 +89,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def progressed(percent: int) -> object:
-    return lambda w: any(m["state"] == "PROGRESS" and m["percent"] >= percent
-                         for m in w.messages)
+    return lambda w: any(m["state"] == "PROGRESS" and m["percent"] >= percent for m in w.messages)
 
 
 def assert_restarted_then_succeeded(watch: Watch) -> None:
@@ -111,8 +112,11 @@ async def test_killed_pool_process_task_is_redelivered_and_completes(stack: Stac
             await ws.wait_for(progressed(20), what="progress before the kill")
             (child,) = stack.worker_children()
             os.kill(child, signal.SIGKILL)
-            await ws.wait_for(lambda w: last_state(w) == "SUCCESS", timeout=60,
-                              what="SUCCESS after the pool process was killed")
+            await ws.wait_for(
+                lambda w: last_state(w) == "SUCCESS",
+                timeout=60,
+                what="SUCCESS after the pool process was killed",
+            )
             await ws.until_closed()
         assert_restarted_then_succeeded(ws)
         assert "WorkerLostError" in stack.worker.log()
@@ -127,11 +131,15 @@ async def test_killed_worker_task_returns_after_visibility_timeout(stack: Stack)
             stack.worker.signal(signal.SIGKILL)  # the whole process group: no goodbye
             stack.worker.stop()
             await asyncio.to_thread(stack.start_worker)
-            await ws.wait_for(lambda w: w.states[-1:] == ["STARTED"] or last_state(w) == "SUCCESS",
-                              timeout=VISIBILITY_TIMEOUT + 30, what="the task to come back")
+            await ws.wait_for(
+                lambda w: w.states[-1:] == ["STARTED"] or last_state(w) == "SUCCESS",
+                timeout=VISIBILITY_TIMEOUT + 30,
+                what="the task to come back",
+            )
             returned_after = time.monotonic() - killed_at
-            await ws.wait_for(lambda w: last_state(w) == "SUCCESS", timeout=60,
-                              what="SUCCESS on the new worker")
+            await ws.wait_for(
+                lambda w: last_state(w) == "SUCCESS", timeout=60, what="SUCCESS on the new worker"
+            )
             await ws.until_closed()
         assert_restarted_then_succeeded(ws)
         # Not before the visibility timeout: that is what brought it back.
@@ -151,11 +159,16 @@ async def test_redis_outage_answers_503_and_everything_recovers(stack: Stack) ->
             await ws.until_closed(timeout=10)
             assert ws.close_code == 4503
 
-            for method, url in [("GET", running["status_url"]), ("POST", "/tasks/"),
-                                ("GET", "/health/"), ("GET", "/")]:
+            for method, url in [
+                ("GET", running["status_url"]),
+                ("POST", "/tasks/"),
+                ("GET", "/health/"),
+                ("GET", "/"),
+            ]:
                 began = time.monotonic()
-                response = await client.request(method, url, headers={
-                    "X-CSRFToken": client.cookies["csrftoken"]})
+                response = await client.request(
+                    method, url, headers={"X-CSRFToken": client.cookies["csrftoken"]}
+                )
                 assert time.monotonic() - began < 5, f"{method} {url} must not hang"
                 assert response.status_code == 503, (method, url, response.text)
                 assert response.headers["content-type"] == "application/json"
@@ -165,8 +178,9 @@ async def test_redis_outage_answers_503_and_everything_recovers(stack: Stack) ->
                     assert "Traceback" not in response.text
 
             # While Redis is away, a new socket is refused with the same code.
-            async with Watch(stack.base_url, running["ws_url"],
-                             cookie=cookie_header(client)) as refused:
+            async with Watch(
+                stack.base_url, running["ws_url"], cookie=cookie_header(client)
+            ) as refused:
                 await refused.until_closed(timeout=10)
             assert refused.messages == [] and refused.close_code == 4503
 
@@ -174,12 +188,16 @@ async def test_redis_outage_answers_503_and_everything_recovers(stack: Stack) ->
 
         # Everything recovers by itself: web, WebSocket, worker; the queued task was kept.
         response = await asyncio.to_thread(
-            wait_for, lambda: httpx.get(stack.base_url + "/health/").status_code == 200,
-            timeout=20, what="health back to 200")
+            wait_for,
+            lambda: httpx.get(stack.base_url + "/health/").status_code == 200,
+            timeout=20,
+            what="health back to 200",
+        )
         assert response
         for task in (running, queued):
-            watches = await follow_like_the_page(stack.base_url, task["ws_url"],
-                                                 cookie=cookie_header(client))
+            watches = await follow_like_the_page(
+                stack.base_url, task["ws_url"], cookie=cookie_header(client)
+            )
             assert watches[-1].messages[-1]["percent"] == 100
         assert (await client.get(queued["status_url"])).json()["state"] == "SUCCESS"
 
@@ -205,8 +223,9 @@ async def queue_for(client: httpx.AsyncClient, task: object, **kwargs: object) -
 async def test_failing_task_shows_a_short_error(live_server_url: str, worker: Proc) -> None:
     async with httpx.AsyncClient(base_url=live_server_url, timeout=10) as client:
         task_id = await queue_for(client, failing_task, message="The photo is corrupt")
-        async with Watch(live_server_url, f"/ws/progress/{task_id}/",
-                         cookie=cookie_header(client)) as ws:
+        async with Watch(
+            live_server_url, f"/ws/progress/{task_id}/", cookie=cookie_header(client)
+        ) as ws:
             await ws.until_closed()
         final = ws.messages[-1]
         assert final["state"] == "FAILURE"
@@ -215,19 +234,22 @@ async def test_failing_task_shows_a_short_error(live_server_url: str, worker: Pr
         assert ws.close_code == 1000
         response = await client.get(f"/tasks/{task_id}/")
         assert response.json()["error"] == "ValueError: The photo is corrupt"
-        assert "Traceback" not in response.text and "File \"" not in response.text
+        assert "Traceback" not in response.text and 'File "' not in response.text
 
 
 async def test_retry_shows_the_next_attempt(live_server_url: str, worker: Proc) -> None:
     async with httpx.AsyncClient(base_url=live_server_url, timeout=10) as client:
         task_id = await queue_for(client, flaky_task, fail_times=1)
-        async with Watch(live_server_url, f"/ws/progress/{task_id}/",
-                         cookie=cookie_header(client)) as ws:
-            await ws.wait_for(lambda w: last_state(w) == "SUCCESS", timeout=30,
-                              what="the retried task to succeed")
+        async with Watch(
+            live_server_url, f"/ws/progress/{task_id}/", cookie=cookie_header(client)
+        ) as ws:
+            await ws.wait_for(
+                lambda w: last_state(w) == "SUCCESS", timeout=30, what="the retried task to succeed"
+            )
         retry = next(m for m in ws.messages if m["state"] == "RETRY")
-        assert retry["message"] == ("Attempt 1 failed (ConnectionError: the service did not "
-                                    "answer); attempt 2 of 3 in 1s")
+        assert retry["message"] == (
+            "Attempt 1 failed (ConnectionError: the service did not answer); attempt 2 of 3 in 1s"
+        )
         assert ws.states.index("RETRY") < len(ws.states) - 1
         assert ws.messages[-1]["result"] == "succeeded on attempt 2"
 
@@ -244,8 +266,11 @@ async def test_cancel_running_task(live_server_url: str, worker: Proc) -> None:
             await ws.until_closed(timeout=10)
         assert ws.messages[-1]["state"] == "REVOKED" and ws.close_code == 1000
         # The worker really stopped it: Celery's own result says so, and the bar stays put.
-        wait_for(lambda: AsyncResult(started["task_id"]).state == "REVOKED", timeout=10,
-                 what="Celery to record the revoke")
+        wait_for(
+            lambda: AsyncResult(started["task_id"]).state == "REVOKED",
+            timeout=10,
+            what="Celery to record the revoke",
+        )
         before = (await client.get(started["status_url"])).json()
         await asyncio.sleep(1)
         after = (await client.get(started["status_url"])).json()
@@ -261,7 +286,10 @@ async def test_cancel_queued_task_never_runs(live_server_url: str, worker: Proc)
         for task in busy:
             assert (await cancel_task(client, task["task_id"])).json()["state"] == "REVOKED"
         # The worker takes the queued one off the queue and drops it: it never starts.
-        wait_for(lambda: AsyncResult(queued["task_id"]).state == "REVOKED", timeout=15,
-                 what="the worker to drop the revoked task")
+        wait_for(
+            lambda: AsyncResult(queued["task_id"]).state == "REVOKED",
+            timeout=15,
+            what="the worker to drop the revoked task",
+        )
         final = (await client.get(queued["status_url"])).json()
         assert final["state"] == "REVOKED" and final["current"] == 0

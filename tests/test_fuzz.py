@@ -27,26 +27,40 @@ from tests.support.processes import Proc, stack_env, start_daphne
 
 pytestmark = [pytest.mark.slow]
 
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 NOT_FOUND = {"error": "No task with this id belongs to you."}
 TIMEOUT = 5  # any answer slower than this is a hang
 
 ids = st.one_of(
     st.text(max_size=80),
-    st.uuids().map(str).flatmap(lambda u: st.sampled_from(
-        [u, u.upper(), u + "/", u[:-1], " " + u, u + "\x00", u.replace("-", "")])),
+    st.uuids()
+    .map(str)
+    .flatmap(
+        lambda u: st.sampled_from(
+            [u, u.upper(), u + "/", u[:-1], " " + u, u + "\x00", u.replace("-", "")]
+        )
+    ),
     st.text(alphabet="./%\\-_~:@;?#&=+$,", max_size=40),
     st.integers(min_value=300, max_value=3000).map(lambda n: "a" * n),
 )
 
 
 @pytest.fixture(scope="module")
-def production_server(redis_url: str, stack_database: Path,
-                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, str]]:
-    env = stack_env(redis_url=redis_url, database_path=stack_database, DJANGO_DEBUG="0",
-                    DJANGO_SECRET_KEY=secrets.token_urlsafe(50), PROGRESS_MAX_ACTIVE_TASKS="0")
+def production_server(
+    redis_url: str, stack_database: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Proc, str]]:
+    env = stack_env(
+        redis_url=redis_url,
+        database_path=stack_database,
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        PROGRESS_MAX_ACTIVE_TASKS="0",
+    )
     proc, base_url = start_daphne(env, log_dir=tmp_path_factory.mktemp("fuzz-logs"))
     yield proc, base_url
     proc.stop()
@@ -80,19 +94,38 @@ def test_task_ids_in_urls(http: httpx.Client, task_id: str) -> None:
     assert cancel.status_code in (403, 404)  # no CSRF token: refused before anything else
 
 
-header_names = st.sampled_from(["Host", "Cookie", "X-CSRFToken", "Accept", "Content-Type",
-                                "Origin", "Referer", "User-Agent", "X-Forwarded-Proto",
-                                "X-Forwarded-For", "Accept-Language", "X-Requested-With"])
-header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255),
-                        max_size=200)
+header_names = st.sampled_from(
+    [
+        "Host",
+        "Cookie",
+        "X-CSRFToken",
+        "Accept",
+        "Content-Type",
+        "Origin",
+        "Referer",
+        "User-Agent",
+        "X-Forwarded-Proto",
+        "X-Forwarded-For",
+        "Accept-Language",
+        "X-Requested-With",
+    ]
+)
+header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=200)
 
 
 @FUZZ
-@given(headers=st.dictionaries(header_names, header_values, max_size=4),
-       method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD"]),
-       path=st.sampled_from(["/tasks/", "/tasks/00000000-0000-0000-0000-000000000000/",
-                             "/tasks/00000000-0000-0000-0000-000000000000/cancel/",
-                             "/health/"]))
+@given(
+    headers=st.dictionaries(header_names, header_values, max_size=4),
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD"]),
+    path=st.sampled_from(
+        [
+            "/tasks/",
+            "/tasks/00000000-0000-0000-0000-000000000000/",
+            "/tasks/00000000-0000-0000-0000-000000000000/cancel/",
+            "/health/",
+        ]
+    ),
+)
 def test_headers(http: httpx.Client, headers: dict[str, str], method: str, path: str) -> None:
     try:
         response = http.request(method, path, headers=headers)
@@ -107,8 +140,12 @@ def test_task_ids_in_websocket_paths(production_server: tuple[Proc, str], task_i
     ws_base = production_server[1].replace("http://", "ws://")
     url = f"{ws_base}/ws/progress/{quote(task_id, safe='')}/"
     try:
-        with connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT,
-                     additional_headers={"Origin": production_server[1]}) as ws:
+        with connect(
+            url,
+            open_timeout=TIMEOUT,
+            close_timeout=TIMEOUT,
+            additional_headers={"Origin": production_server[1]},
+        ) as ws:
             with pytest.raises(websockets.ConnectionClosed):
                 message = ws.recv(timeout=TIMEOUT)
                 raise AssertionError(f"a snapshot for a stranger: {message}")
@@ -118,15 +155,22 @@ def test_task_ids_in_websocket_paths(production_server: tuple[Proc, str], task_i
 
 
 @FUZZ
-@given(path=st.text(alphabet=string.printable.strip(), max_size=60),
-       origin=st.one_of(st.none(), header_values))
-def test_websocket_paths_and_origins(production_server: tuple[Proc, str], path: str,
-                                     origin: str | None) -> None:
+@given(
+    path=st.text(alphabet=string.printable.strip(), max_size=60),
+    origin=st.one_of(st.none(), header_values),
+)
+def test_websocket_paths_and_origins(
+    production_server: tuple[Proc, str], path: str, origin: str | None
+) -> None:
     url = production_server[1].replace("http://", "ws://") + "/" + quote(path, safe="/")
     headers = {"Origin": origin} if origin is not None else {}
     try:
-        with connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT,
-                     additional_headers=headers) as ws, pytest.raises(websockets.ConnectionClosed):
+        with (
+            connect(
+                url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, additional_headers=headers
+            ) as ws,
+            pytest.raises(websockets.ConnectionClosed),
+        ):
             ws.recv(timeout=TIMEOUT)
     except websockets.InvalidStatus as refused:
         assert refused.response.status_code in (400, 403, 404)
@@ -134,18 +178,27 @@ def test_websocket_paths_and_origins(production_server: tuple[Proc, str], path: 
         pass  # refused by the client library before anything was sent
 
 
-content_types = st.sampled_from([
-    "application/json", "application/x-www-form-urlencoded", "text/plain",
-    "multipart/form-data; boundary=xyz", "multipart/form-data",
-    "application/json; charset=latin-1",
-    "", "application/octet-stream"])
+content_types = st.sampled_from(
+    [
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "multipart/form-data; boundary=xyz",
+        "multipart/form-data",
+        "application/json; charset=latin-1",
+        "",
+        "application/octet-stream",
+    ]
+)
 bodies = st.one_of(
     st.binary(max_size=300),
     st.text(max_size=200).map(str.encode),
-    st.dictionaries(st.text(max_size=10), st.one_of(st.none(), st.booleans(), st.integers(),
-                                                    st.floats(), st.text(max_size=20)),
-                    max_size=4).map(lambda d: __import__("json").dumps(d).encode()),
-    st.integers(min_value=-10**12, max_value=10**12).map(lambda n: f"steps={n}".encode()),
+    st.dictionaries(
+        st.text(max_size=10),
+        st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20)),
+        max_size=4,
+    ).map(lambda d: __import__("json").dumps(d).encode()),
+    st.integers(min_value=-(10**12), max_value=10**12).map(lambda n: f"steps={n}".encode()),
     st.integers(min_value=60_000, max_value=200_000).map(lambda n: b"steps=1&p=" + b"x" * n),
 )
 
@@ -156,7 +209,8 @@ bodies = st.one_of(
 def test_post_bodies(body: bytes, content_type: str) -> None:
     with override_settings(DEBUG=False, PROGRESS_MAX_ACTIVE_TASKS=0):
         response = Client(raise_request_exception=False).generic(
-            "POST", "/tasks/", data=body, content_type=content_type)
+            "POST", "/tasks/", data=body, content_type=content_type
+        )
     text = response.content.decode(errors="replace")
     assert response.status_code in (400, 413, 429), (response.status_code, text[:300])
     assert "Traceback" not in text

@@ -32,8 +32,14 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run manage.py with exactly these DJANGO_* variables (no .env, no caller's env)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
     base.update(env)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=base,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def production(**extra: str) -> dict[str, str]:
@@ -51,16 +57,26 @@ def test_production_refuses_to_start_without_a_secret_key() -> None:
 
 
 def test_check_deploy_is_clean_for_a_tls_deployment() -> None:
-    result = manage("check", "--deploy", "--fail-level", "WARNING",
-                    **production(DJANGO_SECURE="1", DJANGO_BEHIND_TLS_PROXY="1"))
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        **production(DJANGO_SECURE="1", DJANGO_BEHIND_TLS_PROXY="1"),
+    )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 
 def test_check_deploy_on_plain_http_reports_only_the_tls_switches() -> None:
     result = manage("check", "--deploy", **production())
-    warned = sorted({line.split(")")[0].split("(")[1] for line in result.stderr.splitlines()
-                     if line.startswith("?: (security.")})
+    warned = sorted(
+        {
+            line.split(")")[0].split("(")[1]
+            for line in result.stderr.splitlines()
+            if line.startswith("?: (security.")
+        }
+    )
     assert warned == ["security.W004", "security.W008", "security.W012", "security.W016"]
 
 
@@ -73,26 +89,32 @@ def settings_value(name: str, **env: str) -> str:
 
 def test_forwarded_proto_is_trusted_only_behind_a_declared_tls_proxy() -> None:
     assert settings_value("SECURE_PROXY_SSL_HEADER", **production()) == "None"
-    assert settings_value("SECURE_PROXY_SSL_HEADER",
-                          **production(DJANGO_BEHIND_TLS_PROXY="1")) == \
-        "('HTTP_X_FORWARDED_PROTO', 'https')"
+    assert (
+        settings_value("SECURE_PROXY_SSL_HEADER", **production(DJANGO_BEHIND_TLS_PROXY="1"))
+        == "('HTTP_X_FORWARDED_PROTO', 'https')"
+    )
     assert settings_value("SESSION_COOKIE_SECURE", **production(DJANGO_SECURE="1")) == "True"
     assert settings_value("SECURE_HSTS_SECONDS", **production(DJANGO_SECURE="1")) == "31536000"
 
 
 def test_no_secret_is_committed() -> None:
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert ".env" not in tracked
     literal = re.compile(
-        r"""(SECRET_KEY|PASSWORD|BASIC_AUTH|password)\w*\s*[=:]\s*["'][^"']{8,}["']""")
+        r"""(SECRET_KEY|PASSWORD|BASIC_AUTH|password)\w*\s*[=:]\s*["'][^"']{8,}["']"""
+    )
     found = []
     for path in tracked:
         if path.startswith("tests/") or not (ROOT / path).is_file():
             continue
         text = (ROOT / path).read_text(errors="replace")
-        found += [f"{path}: {m.group(0)}" for m in literal.finditer(text)
-                  if "django-insecure-" not in m.group(0)]
+        found += [
+            f"{path}: {m.group(0)}"
+            for m in literal.finditer(text)
+            if "django-insecure-" not in m.group(0)
+        ]
     assert found == []
     # The one literal key is for development only: production refuses it (see above).
 
@@ -127,13 +149,21 @@ def make_user(database: Path, redis_url: str, *, staff: bool) -> tuple[str, str,
         "s[HASH_SESSION_KEY] = u.get_session_auth_hash(); s.create(); print(s.session_key)\n"
     )
     env = stack_env(redis_url=redis_url, database_path=database)
-    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return username, password, result.stdout.strip().splitlines()[-1]
 
 
 async def test_other_session_gets_404_on_read_and_cancel_and_a_refused_socket(
-        live_server_url: str, owner: httpx.AsyncClient, stranger: httpx.AsyncClient) -> None:
+    live_server_url: str, owner: httpx.AsyncClient, stranger: httpx.AsyncClient
+) -> None:
     started = await start_task(owner, steps=1)
     task_id = started["task_id"]
     response = await stranger.get(f"/tasks/{task_id}/")
@@ -149,13 +179,14 @@ async def test_other_session_gets_404_on_read_and_cancel_and_a_refused_socket(
     assert (await cancel_task(stranger, unknown)).status_code == 404
 
 
-async def test_another_logged_in_user_is_refused(live_server_url: str, redis_url: str,
-                                                 stack_database: Path,
-                                                 owner: httpx.AsyncClient) -> None:
+async def test_another_logged_in_user_is_refused(
+    live_server_url: str, redis_url: str, stack_database: Path, owner: httpx.AsyncClient
+) -> None:
     started = await start_task(owner, steps=1)
     *_, session_key = make_user(stack_database, redis_url, staff=False)
-    async with httpx.AsyncClient(base_url=live_server_url, timeout=10,
-                                 cookies={"sessionid": session_key}) as user:
+    async with httpx.AsyncClient(
+        base_url=live_server_url, timeout=10, cookies={"sessionid": session_key}
+    ) as user:
         response = await user.get(started["status_url"])
         assert (response.status_code, response.json()) == (404, NOT_FOUND)
         assert (await cancel_task(user, started["task_id"])).status_code == 404
@@ -165,15 +196,25 @@ async def test_another_logged_in_user_is_refused(live_server_url: str, redis_url
 
 
 async def test_staff_logged_in_through_the_admin_sees_every_task(
-        live_server_url: str, redis_url: str, stack_database: Path,
-        owner: httpx.AsyncClient, worker: Proc) -> None:
+    live_server_url: str,
+    redis_url: str,
+    stack_database: Path,
+    owner: httpx.AsyncClient,
+    worker: Proc,
+) -> None:
     started = await start_task(owner, steps=1000)
     username, password, _ = make_user(stack_database, redis_url, staff=True)
     async with httpx.AsyncClient(base_url=live_server_url, timeout=10) as staff:
         await staff.get("/admin/login/")
-        login = await staff.post("/admin/login/?next=/admin/", data={
-            "username": username, "password": password, "next": "/admin/",
-            "csrfmiddlewaretoken": staff.cookies["csrftoken"]})
+        login = await staff.post(
+            "/admin/login/?next=/admin/",
+            data={
+                "username": username,
+                "password": password,
+                "next": "/admin/",
+                "csrfmiddlewaretoken": staff.cookies["csrftoken"],
+            },
+        )
         assert login.status_code == 302 and login.headers["location"] == "/admin/"
         response = await staff.get(started["status_url"])
         assert response.status_code == 200
@@ -212,14 +253,17 @@ def test_csrf_enforced_in_process_too() -> None:
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1.evil.example"])
-async def test_websocket_from_a_foreign_origin_is_refused(live_server_url: str,
-                                                          owner: httpx.AsyncClient,
-                                                          origin: str) -> None:
+async def test_websocket_from_a_foreign_origin_is_refused(
+    live_server_url: str, owner: httpx.AsyncClient, origin: str
+) -> None:
     started = await start_task(owner, steps=1)
     url = live_server_url.replace("http://", "ws://") + started["ws_url"]
     with pytest.raises(websockets.InvalidStatus) as refused:
-        await websockets.connect(url, open_timeout=10, additional_headers={
-            "Cookie": cookie_header(owner), "Origin": origin})
+        await websockets.connect(
+            url,
+            open_timeout=10,
+            additional_headers={"Cookie": cookie_header(owner), "Origin": origin},
+        )
     assert refused.value.response.status_code == 403
 
 
@@ -227,15 +271,17 @@ async def test_websocket_from_a_foreign_origin_is_refused(live_server_url: str,
 
 
 async def test_sixth_unfinished_task_gets_429_until_one_is_cancelled(
-        owner: httpx.AsyncClient, worker: Proc) -> None:
+    owner: httpx.AsyncClient, worker: Proc
+) -> None:
     tasks = [await start_task(owner, steps=1000) for _ in range(5)]
     try:
         response = await owner.post("/tasks/", headers=await csrf_headers(owner))
         assert response.status_code == 429
         assert response.json() == {
             "error": "You already have 5 unfinished tasks, the most allowed at once. Wait for "
-                     "one to finish, or cancel one, then start again.",
-            "limit": 5}
+            "one to finish, or cancel one, then start again.",
+            "limit": 5,
+        }
         assert (await cancel_task(owner, tasks[0]["task_id"])).json()["state"] == "REVOKED"
         tasks.append(await start_task(owner, steps=1000))
     finally:
@@ -243,22 +289,31 @@ async def test_sixth_unfinished_task_gets_429_until_one_is_cancelled(
             await cancel_task(owner, task["task_id"])
 
 
-@pytest.mark.parametrize("data, error", [
-    ({"steps": "0"}, "steps must be a whole number from 1 to 1000."),
-    ({"steps": "1001"}, "steps must be a whole number from 1 to 1000."),
-    ({"steps": "ten"}, "steps must be a whole number from 1 to 1000."),
-    ({"steps": "1e3"}, "steps must be a whole number from 1 to 1000."),
-])
-async def test_bad_steps_are_refused_with_400(owner: httpx.AsyncClient,
-                                              data: dict[str, str], error: str) -> None:
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        ({"steps": "0"}, "steps must be a whole number from 1 to 1000."),
+        ({"steps": "1001"}, "steps must be a whole number from 1 to 1000."),
+        ({"steps": "ten"}, "steps must be a whole number from 1 to 1000."),
+        ({"steps": "1e3"}, "steps must be a whole number from 1 to 1000."),
+    ],
+)
+async def test_bad_steps_are_refused_with_400(
+    owner: httpx.AsyncClient, data: dict[str, str], error: str
+) -> None:
     response = await owner.post("/tasks/", data=data, headers=await csrf_headers(owner))
     assert (response.status_code, response.json()) == (400, {"error": error})
 
 
 async def test_json_bodies_are_checked(owner: httpx.AsyncClient) -> None:
     headers = {**await csrf_headers(owner), "Content-Type": "application/json"}
-    for body, status in [(b"{", 400), (b"[1]", 400), (b'{"steps": true}', 400),
-                         (b'{"steps": 2.5}', 400), (b"\xff\xfe", 400)]:
+    for body, status in [
+        (b"{", 400),
+        (b"[1]", 400),
+        (b'{"steps": true}', 400),
+        (b'{"steps": 2.5}', 400),
+        (b"\xff\xfe", 400),
+    ]:
         response = await owner.post("/tasks/", content=body, headers=headers)
         assert response.status_code == status, body
         assert "error" in response.json()
@@ -270,11 +325,14 @@ async def test_request_bodies_are_bounded(owner: httpx.AsyncClient) -> None:
     headers = {**await csrf_headers(owner), "Content-Type": "application/json"}
     big = json.dumps({"steps": 1, "padding": "x" * 100_000})
     response = await owner.post("/tasks/", content=big, headers=headers)
-    assert (response.status_code, response.json()) == (413, {
-        "error": "The request body is too large."})
+    assert (response.status_code, response.json()) == (
+        413,
+        {"error": "The request body is too large."},
+    )
     # A form body that big is refused by Django itself (400), never a 500.
-    response = await owner.post("/tasks/", data={"padding": "x" * 100_000},
-                                headers=await csrf_headers(owner))
+    response = await owner.post(
+        "/tasks/", data={"padding": "x" * 100_000}, headers=await csrf_headers(owner)
+    )
     assert response.status_code == 400
 
 
@@ -283,7 +341,8 @@ async def test_ids_are_bounded(live_server_url: str, owner: httpx.AsyncClient) -
         response = await owner.get(f"/tasks/{task_id}/")
         assert response.status_code == 404, task_id
         assert response.json() == NOT_FOUND
-    async with Watch(live_server_url, f"/ws/progress/{'a' * 600}/",
-                     cookie=cookie_header(owner)) as ws:
+    async with Watch(
+        live_server_url, f"/ws/progress/{'a' * 600}/", cookie=cookie_header(owner)
+    ) as ws:
         await ws.until_closed(timeout=10)
     assert ws.messages == [] and ws.close_code == 4404

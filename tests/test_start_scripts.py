@@ -40,8 +40,15 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Stack:
     """One run of a start script in its own process group, and how to look at it."""
 
-    def __init__(self, clone: Path, argv: list[str], env: dict[str, str], log_dir: Path,
-                 *, embedded_redis: bool = True) -> None:
+    def __init__(
+        self,
+        clone: Path,
+        argv: list[str],
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        embedded_redis: bool = True,
+    ) -> None:
         self.clone = clone
         self.embedded_redis = embedded_redis
         self.env = env
@@ -97,8 +104,10 @@ def _pgid(pid: int) -> int | None:
 
 
 def listening(port: int) -> bool:
-    return any(c.laddr.port == port and c.status == psutil.CONN_LISTEN
-               for c in psutil.net_connections("tcp"))
+    return any(
+        c.laddr.port == port and c.status == psutil.CONN_LISTEN
+        for c in psutil.net_connections("tcp")
+    )
 
 
 def assert_nothing_left(stack: Stack, processes: list[psutil.Process]) -> None:
@@ -164,14 +173,17 @@ def script_env(*, redis_url: str | None = None, **extra: str) -> dict[str, str]:
 
 
 async def test_start_dev_bootstraps_a_fresh_clone_and_ctrl_c_stops_everything(
-        clone: Path, logs_dir: Path, stacks: list[Stack]) -> None:
+    clone: Path, logs_dir: Path, stacks: list[Stack]
+) -> None:
     assert not (clone / ".venv").exists()
     stack = Stack(clone, ["./start_dev.sh"], script_env(), logs_dir)
     stacks.append(stack)
 
     report = stack.health(timeout=600)
-    print(f"\nstart_dev.sh first run (bootstrap + migrate + start): "
-          f"{time.monotonic() - stack.started:.1f}s to healthy")
+    print(
+        f"\nstart_dev.sh first run (bootstrap + migrate + start): "
+        f"{time.monotonic() - stack.started:.1f}s to healthy"
+    )
     assert (clone / ".venv" / "bin" / "python").exists()
     assert report["workers"]["online"] == 1
     wait_for(lambda: "Django Starter is up" in stack.proc.log(), what="the summary block")
@@ -180,8 +192,9 @@ async def test_start_dev_bootstraps_a_fresh_clone_and_ctrl_c_stops_everything(
     assert f"Flower   http://127.0.0.1:{stack.env['FLOWER_PORT']}/" in log
     assert "(embedded, data in run/redis)" in log
     assert "Stop     Ctrl-C" in log
-    assert (clone / "run" / "redis" / "appendonly.aof").exists() or \
-        (clone / "run" / "redis" / "appendonlydir").exists()
+    assert (clone / "run" / "redis" / "appendonly.aof").exists() or (
+        clone / "run" / "redis" / "appendonlydir"
+    ).exists()
     await run_a_task(stack.web)
     assert "long_running_task" in (clone / "logs" / "worker.log").read_text()
 
@@ -193,16 +206,20 @@ async def test_start_dev_bootstraps_a_fresh_clone_and_ctrl_c_stops_everything(
 
 
 async def test_start_dev_uses_a_redis_that_answers_and_sigterm_stops_everything(
-        clone: Path, redis_url: str, logs_dir: Path, stacks: list[Stack]) -> None:
+    clone: Path, redis_url: str, logs_dir: Path, stacks: list[Stack]
+) -> None:
     own_db = redis_url.rsplit("/", 1)[0] + "/3"  # not the session worker's database
-    stack = Stack(clone, ["./start_dev.sh"], script_env(redis_url=own_db), logs_dir,
-                  embedded_redis=False)
+    stack = Stack(
+        clone, ["./start_dev.sh"], script_env(redis_url=own_db), logs_dir, embedded_redis=False
+    )
     stacks.append(stack)
 
     stack.health(timeout=600)
     wait_for(lambda: "Django Starter is up" in stack.proc.log(), what="the summary block")
-    print(f"\nstart_dev.sh (installed, external Redis): "
-          f"{time.monotonic() - stack.started:.1f}s to the summary block")
+    print(
+        f"\nstart_dev.sh (installed, external Redis): "
+        f"{time.monotonic() - stack.started:.1f}s to the summary block"
+    )
     assert f"Redis    {own_db}\n" in stack.proc.log()
     await run_a_task(stack.web)
 
@@ -210,10 +227,13 @@ async def test_start_dev_uses_a_redis_that_answers_and_sigterm_stops_everything(
     worker_log = clone / "logs" / "worker.log"
     assert worker_log.read_text().count(" ready.") == 1
     os.utime(clone / "django_starter" / "tasks.py")
-    wait_for(lambda: worker_log.read_text().count(" ready.") == 2, timeout=90,
-             what="a restarted worker")
-    assert "[autoreload] django_starter/tasks.py changed: restarting the worker" in \
-        worker_log.read_text()
+    wait_for(
+        lambda: worker_log.read_text().count(" ready.") == 2, timeout=90, what="a restarted worker"
+    )
+    assert (
+        "[autoreload] django_starter/tasks.py changed: restarting the worker"
+        in worker_log.read_text()
+    )
     stack.health(timeout=60)
     await run_a_task(stack.web)
 
@@ -224,7 +244,8 @@ async def test_start_dev_uses_a_redis_that_answers_and_sigterm_stops_everything(
 
 
 def test_start_dev_refuses_a_busy_port_and_starts_nothing(
-        clone: Path, logs_dir: Path, stacks: list[Stack]) -> None:
+    clone: Path, logs_dir: Path, stacks: list[Stack]
+) -> None:
     env = script_env()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", int(env["FLOWER_PORT"])))
@@ -239,10 +260,17 @@ def test_start_dev_refuses_a_busy_port_and_starts_nothing(
 
 
 async def test_start_all_services_runs_the_stack_under_supervisord(
-        clone: Path, logs_dir: Path, stacks: list[Stack]) -> None:
+    clone: Path, logs_dir: Path, stacks: list[Stack]
+) -> None:
     env = script_env(FLOWER_BASIC_AUTH="admin:s3cret")
-    refused = subprocess.run(["./start_all_services.sh", "start"], cwd=clone, env=env,
-                             capture_output=True, text=True, timeout=600)
+    refused = subprocess.run(
+        ["./start_all_services.sh", "start"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1].startswith("DJANGO_SECRET_KEY is not set")
     assert not (clone / "run" / "supervisord.pid").exists()
@@ -251,14 +279,25 @@ async def test_start_all_services_runs_the_stack_under_supervisord(
     try:
         await _start_check_and_stop_supervisord(clone, env)
     finally:  # a failed assertion must not leave supervisord running
-        subprocess.run(["./start_all_services.sh", "stop"], cwd=clone, env=env,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            ["./start_all_services.sh", "stop"],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
 
 
 async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) -> None:
     began = time.monotonic()
-    started = subprocess.run(["./start_all_services.sh", "start"], cwd=clone, env=env,
-                             capture_output=True, text=True, timeout=600)
+    started = subprocess.run(
+        ["./start_all_services.sh", "start"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert started.returncode == 0, started.stdout + started.stderr
     print(f"\nstart_all_services.sh start (installed): {time.monotonic() - began:.1f}s to healthy")
     assert "Stop     ./start_all_services.sh stop" in started.stdout
@@ -266,8 +305,14 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
     processes = [supervisord, *supervisord.children(recursive=True)]
     report_rss("start_all_services.sh (supervisord, embedded Redis)", processes)
 
-    status = subprocess.run(["./start_all_services.sh", "status"], cwd=clone, env=env,
-                            capture_output=True, text=True, check=True).stdout
+    status = subprocess.run(
+        ["./start_all_services.sh", "status"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for program in ("daphne", "worker", "flower", "redis"):
         assert f"{program} " in status and "RUNNING" in status.split(program, 1)[1].split("\n")[0]
 
@@ -285,8 +330,14 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
     workers = httpx.get(flower + "/api/workers?refresh=1", auth=("admin", "s3cret"), timeout=15)
     assert workers.status_code == 200 and any(name.startswith("worker@") for name in workers.json())
 
-    stopped = subprocess.run(["./start_all_services.sh", "stop"], cwd=clone, env=env,
-                             capture_output=True, text=True, timeout=120)
+    stopped = subprocess.run(
+        ["./start_all_services.sh", "stop"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert stopped.returncode == 0 and "Stopped." in stopped.stdout
     # Graceful: the worker finished the task it was running before it stopped.
     assert f"long_running_task[{running}] succeeded" in (clone / "logs" / "worker.log").read_text()
@@ -304,8 +355,7 @@ def test_manual_commands_work_as_typed(clone: Path, redis_url: str, logs_dir: Pa
     env["PATH"] = f"{clone / '.venv' / 'bin'}:{env['PATH']}"
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(argv, env=env, cwd=clone, capture_output=True, text=True,
-                              timeout=120)
+        return subprocess.run(argv, env=env, cwd=clone, capture_output=True, text=True, timeout=120)
 
     run("python", "manage.py", "migrate")
     terminals = [
@@ -313,24 +363,32 @@ def test_manual_commands_work_as_typed(clone: Path, redis_url: str, logs_dir: Pa
         ["celery", "-A", "django_starter", "flower", f"--port={flower_port}"],
         ["python", "manage.py", "runserver", str(django_port)],
     ]
-    started = [Proc(f"manual-{name}", argv, env=env, log_dir=logs_dir, cwd=clone)
-               for name, argv in zip(("worker", "flower", "web"), terminals, strict=True)]
+    started = [
+        Proc(f"manual-{name}", argv, env=env, log_dir=logs_dir, cwd=clone)
+        for name, argv in zip(("worker", "flower", "web"), terminals, strict=True)
+    ]
     try:
         web = f"http://127.0.0.1:{django_port}"
         wait_healthy(web, started[2], timeout=90)
         asyncio.run(run_a_task(web))
 
-        shell = run("python", "manage.py", "shell", "-c",
-                    "from django_starter.tasks import demo_task; r = demo_task.delay(); "
-                    "r.get(timeout=30); print(r.status)")
+        shell = run(
+            "python",
+            "manage.py",
+            "shell",
+            "-c",
+            "from django_starter.tasks import demo_task; r = demo_task.delay(); "
+            "r.get(timeout=30); print(r.status)",
+        )
         assert shell.stdout.strip().splitlines()[-1] == "SUCCESS"
         inspect = run("celery", "-A", "django_starter", "inspect", "active")
         assert inspect.returncode == 0 and "1 node online" in inspect.stdout
         ps = subprocess.run(["ps", "auxww"], capture_output=True, text=True).stdout
         assert any("celery -A django_starter worker" in line for line in ps.splitlines())
 
-        exposed = run("celery", "-A", "django_starter", "flower", "--address=0.0.0.0",
-                      f"--port={free_port()}")
+        exposed = run(
+            "celery", "-A", "django_starter", "flower", "--address=0.0.0.0", f"--port={free_port()}"
+        )
         assert exposed.returncode == 2
         assert "refuses to listen on '0.0.0.0' without a password" in exposed.stderr
     finally:

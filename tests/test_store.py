@@ -56,8 +56,17 @@ def test_public_hides_owner_and_creation_time() -> None:
     task_id = new_id()
     public = store.public(store.create(task_id=task_id, owner="secret-owner"))
     assert "owner" not in public and "created" not in public
-    assert set(public) == {"task_id", "state", "current", "total", "percent", "message",
-                           "result", "error", "seq"}
+    assert set(public) == {
+        "task_id",
+        "state",
+        "current",
+        "total",
+        "percent",
+        "message",
+        "result",
+        "error",
+        "seq",
+    }
 
 
 def test_recent_task_ids_are_the_owners_newest_first() -> None:
@@ -69,8 +78,18 @@ def test_recent_task_ids_are_the_owners_newest_first() -> None:
     assert store.recent_task_ids(owner=owner) == list(reversed(ids))
 
 
-@pytest.mark.parametrize("task_id", ["", "x", "../../etc/passwd", "1" * 36, "progress:task:*",
-                                     str(uuid.uuid4()) + "0", "g" * 8 + "-0000-0000-0000-" + "0" * 12])
+@pytest.mark.parametrize(
+    "task_id",
+    [
+        "",
+        "x",
+        "../../etc/passwd",
+        "1" * 36,
+        "progress:task:*",
+        str(uuid.uuid4()) + "0",
+        "g" * 8 + "-0000-0000-0000-" + "0" * 12,
+    ],
+)
 def test_malformed_ids_are_rejected(task_id: str) -> None:
     assert not store.is_valid_task_id(task_id)
 
@@ -81,8 +100,9 @@ def test_uuid_ids_are_accepted_in_any_case() -> None:
     assert store.is_valid_task_id(task_id.upper())
 
 
-@pytest.mark.parametrize(("current", "total", "percent"),
-                         [(0, 100, 0), (50, 100, 50), (1, 3, 33), (5, 0, 0), (200, 100, 100),
-                          (-1, 100, 0)])
+@pytest.mark.parametrize(
+    ("current", "total", "percent"),
+    [(0, 100, 0), (50, 100, 50), (1, 3, 33), (5, 0, 0), (200, 100, 100), (-1, 100, 0)],
+)
 def test_percent_is_clamped_to_0_100(current: int, total: int, percent: int) -> None:
     assert store.percent_of(current, total) == percent

@@ -29,15 +29,17 @@ def test_a_direct_call_runs_without_a_worker_and_records_nothing() -> None:
 
 
 def test_many_tasks_in_one_worker_process_publish_without_event_loop_errors(
-        redis_url: str, tmp_path: Path) -> None:
+    redis_url: str, tmp_path: Path
+) -> None:
     """channels_redis 4 breaks async_to_sync(group_send) in sync workers; our publisher must not.
 
     25 tasks run one after another in a single pool process; every task's messages must
     reach its Channels group, ending with SUCCESS.
     """
     queue = f"one-process-{uuid.uuid4().hex[:6]}"
-    proc = start_worker(stack_env(redis_url=redis_url), log_dir=tmp_path, concurrency=1,
-                        queues=queue)
+    proc = start_worker(
+        stack_env(redis_url=redis_url), log_dir=tmp_path, concurrency=1, queues=queue
+    )
     task_ids = [str(uuid.uuid4()) for _ in range(25)]
 
     async def run_and_listen() -> dict[str, list[dict[str, Any]]]:
@@ -47,8 +49,9 @@ def test_many_tasks_in_one_worker_process_publish_without_event_loop_errors(
             await layer.group_add(broadcast.group_name(task_id), channel)
         for task_id in task_ids:
             store.create(task_id=task_id, owner="session:many")
-            long_running_task.apply_async(kwargs={"steps": 20, "delay": 0.01},
-                                          task_id=task_id, queue=queue)
+            long_running_task.apply_async(
+                kwargs={"steps": 20, "delay": 0.01}, task_id=task_id, queue=queue
+            )
         received: dict[str, list[dict[str, Any]]] = {task_id: [] for task_id in task_ids}
         async with asyncio.timeout(120):
             while sum(m[-1]["state"] == "SUCCESS" for m in received.values() if m) < 25:
@@ -68,7 +71,15 @@ def test_many_tasks_in_one_worker_process_publish_without_event_loop_errors(
         assert "could not publish progress" not in log
         assert log.count("succeeded in") == 25
         # All 25 ran in the one pool process.
-        assert len({line.split("ForkPoolWorker-")[1].split("]")[0]
-                    for line in log.splitlines() if "ForkPoolWorker-" in line}) == 1
+        assert (
+            len(
+                {
+                    line.split("ForkPoolWorker-")[1].split("]")[0]
+                    for line in log.splitlines()
+                    if "ForkPoolWorker-" in line
+                }
+            )
+            == 1
+        )
     finally:
         proc.stop()

@@ -67,8 +67,19 @@ def test_status_is_the_owners_snapshot(client: Client) -> None:
     snapshot = response.json()
     assert snapshot["task_id"] == data["task_id"]
     assert snapshot["state"] in {"PENDING", "STARTED", "PROGRESS", "SUCCESS"}
-    assert set(snapshot) == {"task_id", "state", "current", "total", "percent", "message",
-                             "result", "error", "seq", "workers_online", "queue_position"}
+    assert set(snapshot) == {
+        "task_id",
+        "state",
+        "current",
+        "total",
+        "percent",
+        "message",
+        "result",
+        "error",
+        "seq",
+        "workers_online",
+        "queue_position",
+    }
 
 
 def test_another_session_gets_404_json(client: Client) -> None:

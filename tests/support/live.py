@@ -43,8 +43,9 @@ async def cancel_task(client: httpx.AsyncClient, task_id: str) -> httpx.Response
 class Watch:
     """An open WebSocket on one task, collecting every message in the background."""
 
-    def __init__(self, base_url: str, ws_url: str, *, cookie: str = "",
-                 origin: str | None = None) -> None:
+    def __init__(
+        self, base_url: str, ws_url: str, *, cookie: str = "", origin: str | None = None
+    ) -> None:
         self.url = base_url.replace("http://", "ws://") + ws_url
         self.headers = {"Cookie": cookie, "Origin": origin or base_url}
         self.messages: list[Snapshot] = []
@@ -52,13 +53,18 @@ class Watch:
         self._reader: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Watch:
-        self.ws = await websockets.connect(self.url, open_timeout=10,
-                                           additional_headers=self.headers)
+        self.ws = await websockets.connect(
+            self.url, open_timeout=10, additional_headers=self.headers
+        )
         self._reader = asyncio.create_task(self._read())
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.ws.close()
         if self._reader is not None:
             await self._reader
@@ -79,14 +85,17 @@ class Watch:
     def states(self) -> list[str]:
         return [message["state"] for message in self.messages]
 
-    async def wait_for(self, predicate: Callable[[Watch], Any], *, timeout: float = 30,
-                       what: str = "condition") -> None:
+    async def wait_for(
+        self, predicate: Callable[[Watch], Any], *, timeout: float = 30, what: str = "condition"
+    ) -> None:
         """Wait until `predicate(self)` holds; fail with what was seen after `timeout`."""
         deadline = time.monotonic() + timeout
         while not predicate(self):
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; states seen: {self.states}, "
-                                     f"close code: {self.close_code}")
+                raise AssertionError(
+                    f"timed out waiting for {what}; states seen: {self.states}, "
+                    f"close code: {self.close_code}"
+                )
             await asyncio.sleep(0.05)
 
     async def until_closed(self, *, timeout: float = 60) -> None:
@@ -99,8 +108,9 @@ def last_state(watch: Watch) -> str | None:
     return watch.messages[-1]["state"] if watch.messages else None
 
 
-async def follow_like_the_page(base_url: str, ws_url: str, *, cookie: str,
-                               until: str = "SUCCESS", timeout: float = 90) -> list[Watch]:
+async def follow_like_the_page(
+    base_url: str, ws_url: str, *, cookie: str, until: str = "SUCCESS", timeout: float = 90
+) -> list[Watch]:
     """Reconnect as progress.js does (after 4503 or a dropped socket) until state `until`."""
     deadline = time.monotonic() + timeout
     watches: list[Watch] = []
@@ -108,13 +118,16 @@ async def follow_like_the_page(base_url: str, ws_url: str, *, cookie: str,
     while time.monotonic() < deadline:
         async with Watch(base_url, ws_url, cookie=cookie) as watch:
             watches.append(watch)
-            await watch.wait_for(lambda w: w.closed or last_state(w) == until,
-                                 timeout=max(0.1, deadline - time.monotonic()),
-                                 what=f"state {until}")
+            await watch.wait_for(
+                lambda w: w.closed or last_state(w) == until,
+                timeout=max(0.1, deadline - time.monotonic()),
+                what=f"state {until}",
+            )
         if last_state(watch) == until:
             return watches
         assert watch.close_code not in (4403, 4404), f"refused with {watch.close_code}"
         await asyncio.sleep(delay)
         delay = min(5.0, delay * 2)
-    raise AssertionError(f"no {until} within {timeout}s; close codes: "
-                         f"{[w.close_code for w in watches]}")
+    raise AssertionError(
+        f"no {until} within {timeout}s; close codes: {[w.close_code for w in watches]}"
+    )

@@ -6,6 +6,7 @@ test can kill it, restart it, and show its log when something goes wrong.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -33,8 +34,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.1,
-             what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> Any:
     """Poll `predicate` until it returns something truthy; fail with `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
@@ -63,14 +69,21 @@ def redis_server_binary() -> str:
 class Proc:
     """A subprocess in its own process group, logging to a file."""
 
-    def __init__(self, name: str, argv: list[str], *, env: dict[str, str],
-                 log_dir: Path, cwd: Path = ROOT) -> None:
+    def __init__(
+        self, name: str, argv: list[str], *, env: dict[str, str], log_dir: Path, cwd: Path = ROOT
+    ) -> None:
         self.name = name
         self.argv = argv
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115
-        self.popen = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self._log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     @property
     def pid(self) -> int:
@@ -84,32 +97,27 @@ class Proc:
 
     def signal(self, signum: int) -> None:
         """Send a signal to the whole process group."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM the group, then SIGKILL whatever is left."""
         if self.alive():
             self.signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         self.signal(signal.SIGKILL)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
         self._log.close()
 
 
 class RedisServer:
     """A private redis-server on a free loopback port."""
 
-    def __init__(self, *, port: int | None = None, appendonly: bool = False,
-                 data_dir: Path | None = None) -> None:
+    def __init__(
+        self, *, port: int | None = None, appendonly: bool = False, data_dir: Path | None = None
+    ) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
         self.dir = data_dir or Path(tempfile.mkdtemp(prefix="starter-redis-"))
@@ -120,9 +128,21 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        argv = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-                "--dir", str(self.dir), "--daemonize", "no"]
+        argv = [
+            redis_server_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--dir",
+            str(self.dir),
+            "--daemonize",
+            "no",
+        ]
         self.proc = Proc(f"redis-{self.port}", argv, env=dict(os.environ), log_dir=self.dir)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         wait_for(client.ping, timeout=10, what=f"redis-server on port {self.port}")
@@ -135,29 +155,51 @@ class RedisServer:
             self.proc = None
 
 
-def stack_env(*, redis_url: str, database_path: Path | None = None,
-              **extra: str) -> dict[str, str]:
+def stack_env(*, redis_url: str, database_path: Path | None = None, **extra: str) -> dict[str, str]:
     """The environment for a stack process: our Redis, our database, no stray .env."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("DJANGO_", "CELERY_", "FLOWER_"))}
-    env.update({
-        "REDIS_URL": redis_url,
-        "DJANGO_SETTINGS_MODULE": "django_starter.settings",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "CELERY_", "FLOWER_"))
+    }
+    env.update(
+        {
+            "REDIS_URL": redis_url,
+            "DJANGO_SETTINGS_MODULE": "django_starter.settings",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     if database_path is not None:
         env["DATABASE_URL"] = f"sqlite:///{database_path}"
     env.update(extra)
     return env
 
 
-def start_worker(env: dict[str, str], *, log_dir: Path, name: str | None = None,
-                 concurrency: int = 2, queues: str | None = None,
-                 extra_args: list[str] | None = None) -> Proc:
+def start_worker(
+    env: dict[str, str],
+    *,
+    log_dir: Path,
+    name: str | None = None,
+    concurrency: int = 2,
+    queues: str | None = None,
+    extra_args: list[str] | None = None,
+) -> Proc:
     """A real `celery -A django_starter worker`; returns once its heartbeat is in Redis."""
     node = name or f"test-{uuid.uuid4().hex[:8]}"
-    argv = [str(BIN / "celery"), "-A", "django_starter", "worker", "-l", "info",
-            "-n", f"{node}@%h", "-c", str(concurrency), "--without-mingle", "--without-gossip"]
+    argv = [
+        str(BIN / "celery"),
+        "-A",
+        "django_starter",
+        "worker",
+        "-l",
+        "info",
+        "-n",
+        f"{node}@%h",
+        "-c",
+        str(concurrency),
+        "--without-mingle",
+        "--without-gossip",
+    ]
     if queues:
         argv += ["-Q", queues]
     argv += extra_args or []
@@ -182,15 +224,24 @@ def start_worker(env: dict[str, str], *, log_dir: Path, name: str | None = None,
 
 def migrate(env: dict[str, str]) -> None:
     """Create the SQLite schema a live server needs (sessions, auth)."""
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env=env,
-                   cwd=ROOT, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True
+    )
 
 
-def start_daphne(env: dict[str, str], *, log_dir: Path, port: int | None = None) -> tuple[Proc, str]:
+def start_daphne(
+    env: dict[str, str], *, log_dir: Path, port: int | None = None
+) -> tuple[Proc, str]:
     """A real Daphne serving django_starter.asgi:application; returns once / answers."""
     port = port or free_port()
-    argv = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-            "django_starter.asgi:application"]
+    argv = [
+        str(BIN / "daphne"),
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "django_starter.asgi:application",
+    ]
     proc = Proc(f"daphne-{port}", argv, env=env, log_dir=log_dir)
     base_url = f"http://127.0.0.1:{port}"
 
