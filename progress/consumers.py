@@ -27,7 +27,7 @@ CLOSE_SOURCE_LOST = 4503
 LIVE_REFRESH_SECONDS = 0.5
 
 
-class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class ProgressConsumer(AsyncJsonWebsocketConsumer):
     """Streams one task's snapshots to its owner and closes after a terminal state."""
 
     task_id: str
@@ -75,7 +75,7 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 await self.channel_layer.group_discard(group_name(self.task_id), self.channel_name)
 
     async def accept(
-        self, subprotocol: str | None = None, headers: list[tuple[bytes, bytes]] | None = None
+        self, subprotocol: str | None = None, headers: list[tuple[str, str]] | None = None
     ) -> None:
         """Accept the handshake (remembered, so a later failure closes instead)."""
         self.accepted = True
@@ -144,7 +144,7 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         return owner, bool(user is not None and user.is_staff)
 
 
-class NotFoundConsumer(WebsocketConsumer):  # type: ignore[misc]
+class NotFoundConsumer(WebsocketConsumer):
     """Any other WebSocket path: the handshake is denied (HTTP 403)."""
 
     def connect(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from django.conf import settings
 
@@ -137,12 +137,12 @@ def update(*, task_id: str, **fields: Any) -> Snapshot | None:
 
 def read(*, task_id: str) -> Snapshot | None:
     """The task's snapshot with private fields, or None when the id is unknown."""
-    return _decode(get_redis().hgetall(_key(task_id)))
+    return _decode(cast("dict[str, str]", get_redis().hgetall(_key(task_id))))
 
 
 def recent_task_ids(*, owner: str, limit: int = 20) -> list[str]:
     """The owner's newest task ids, newest first, that still have a snapshot."""
-    return list(get_redis().zrevrange(_owner_key(owner), 0, limit - 1))
+    return [str(task_id) for task_id in get_redis().zrevrange(_owner_key(owner), 0, limit - 1)]
 
 
 def public(snapshot: Snapshot) -> Snapshot:
