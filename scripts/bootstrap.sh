@@ -19,9 +19,12 @@ fi
 
 want=$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-  echo "Installing $lock into .venv"
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r "$lock"
-  .venv/bin/python -m pip install --quiet --no-deps -e .
+  echo "Installing $lock into .venv (pip's output: .venv/pip.log)"
+  pip_install() { .venv/bin/python -m pip install --disable-pip-version-check "$@" >>.venv/pip.log 2>&1; }
+  if ! { pip_install --upgrade pip && pip_install -r "$lock" && pip_install --no-deps -e .; }; then
+    tail -n 30 .venv/pip.log >&2
+    echo "Installing $lock failed; the whole log is in .venv/pip.log" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
