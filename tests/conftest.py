@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page
 
+from tests.support.browser import checked_page, chromium
 from tests.support.processes import (
     Proc,
     RedisServer,
@@ -82,3 +84,17 @@ def live_server_url(redis_url: str, logs_dir: Path, stack_database: Path) -> Ite
     )
     yield base_url
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A headless Chromium per test module (see tests/support/browser.py for CI vs local)."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Browser, tmp_path: Path) -> Iterator[Page]:
+    """A fresh page; the test fails on any JavaScript error, and leaves a screenshot."""
+    with checked_page(browser, tmp_path / "page.png") as checked:
+        yield checked

@@ -15,6 +15,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django_starter.asgi import application
 from progress import broadcast, store
 from progress.services import SESSION_OWNER_KEY
+from tests.support.expected import LIVE_SNAPSHOT_FIELDS
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -47,38 +48,28 @@ async def closed_with(comm: WebsocketCommunicator) -> int:
     return int(output.get("code", 1000))
 
 
-async def test_owner_gets_the_snapshot_at_once() -> None:
-    cookie = await sync_cookie("owner-a")
-    task_id = await own_task("owner-a")
+async def watch_own_task(token: str) -> tuple[WebsocketCommunicator, str, dict[str, Any]]:
+    """The owner `token` connects to a new task of theirs; returns the first snapshot too."""
+    cookie = await sync_cookie(token)
+    task_id = await own_task(token)
     comm = communicator(task_id, cookie)
     connected, _ = await comm.connect(timeout=5)
     assert connected
-    first = await comm.receive_json_from(timeout=5)
+    first: dict[str, Any] = await comm.receive_json_from(timeout=5)
+    return comm, task_id, first
+
+
+async def test_owner_gets_the_snapshot_at_once() -> None:
+    comm, task_id, first = await watch_own_task("owner-a")
     assert first["task_id"] == task_id
     assert first["state"] == "PENDING"
     assert first["seq"] == 1
-    assert set(first) >= {
-        "task_id",
-        "state",
-        "current",
-        "total",
-        "percent",
-        "message",
-        "result",
-        "error",
-        "seq",
-        "workers_online",
-        "queue_position",
-    }
+    assert set(first) >= LIVE_SNAPSHOT_FIELDS
     await comm.disconnect()
 
 
 async def test_changes_are_pushed_and_a_terminal_state_closes_the_socket() -> None:
-    cookie = await sync_cookie("owner-b")
-    task_id = await own_task("owner-b")
-    comm = communicator(task_id, cookie)
-    await comm.connect(timeout=5)
-    await comm.receive_json_from(timeout=5)
+    comm, task_id, _ = await watch_own_task("owner-b")
     await publish(task_id, state="PROGRESS", current=40, total=100)
     progress = await comm.receive_json_from(timeout=5)
     assert (progress["state"], progress["percent"], progress["seq"]) == ("PROGRESS", 40, 2)
@@ -89,11 +80,7 @@ async def test_changes_are_pushed_and_a_terminal_state_closes_the_socket() -> No
 
 
 async def test_an_older_message_is_dropped() -> None:
-    cookie = await sync_cookie("owner-c")
-    task_id = await own_task("owner-c")
-    comm = communicator(task_id, cookie)
-    await comm.connect(timeout=5)
-    await comm.receive_json_from(timeout=5)
+    comm, task_id, _ = await watch_own_task("owner-c")
     newer = await publish(task_id, state="PROGRESS", current=60, total=100)
     assert (await comm.receive_json_from(timeout=5))["seq"] == newer["seq"]
     stale = {**newer, "seq": newer["seq"] - 1, "current": 10, "percent": 10}

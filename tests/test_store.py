@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from progress import store
+from tests.support.expected import SNAPSHOT_FIELDS
 
 
 def new_id() -> str:
@@ -56,17 +57,7 @@ def test_public_hides_owner_and_creation_time() -> None:
     task_id = new_id()
     public = store.public(store.create(task_id=task_id, owner="secret-owner"))
     assert "owner" not in public and "created" not in public
-    assert set(public) == {
-        "task_id",
-        "state",
-        "current",
-        "total",
-        "percent",
-        "message",
-        "result",
-        "error",
-        "seq",
-    }
+    assert set(public) == SNAPSHOT_FIELDS
 
 
 def test_recent_task_ids_are_the_owners_newest_first() -> None:

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from django_starter.celery import app as celery_app
+from tests.support.expected import LIVE_SNAPSHOT_FIELDS
 
 pytestmark = [pytest.mark.django_db]
 
@@ -67,19 +68,7 @@ def test_status_is_the_owners_snapshot(client: Client) -> None:
     snapshot = response.json()
     assert snapshot["task_id"] == data["task_id"]
     assert snapshot["state"] in {"PENDING", "STARTED", "PROGRESS", "SUCCESS"}
-    assert set(snapshot) == {
-        "task_id",
-        "state",
-        "current",
-        "total",
-        "percent",
-        "message",
-        "result",
-        "error",
-        "seq",
-        "workers_online",
-        "queue_position",
-    }
+    assert set(snapshot) == LIVE_SNAPSHOT_FIELDS
 
 
 def test_another_session_gets_404_json(client: Client) -> None:

@@ -11,10 +11,10 @@ from diagnostics.live import explain
 from diagnostics.workers import worker_details, workers_online
 from django_starter.tasks import long_running_task
 from progress import store
+from tests.support.expected import WORKER_COMMAND
 from tests.support.processes import Proc, wait_for
 
 LONG = "django_starter.tasks.long_running_task"
-WORKER_COMMAND = "celery -A django_starter worker -l info"
 
 
 def a_worker(**info: object) -> dict[str, object]:

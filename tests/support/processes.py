@@ -76,6 +76,7 @@ class Proc:
         self.argv = argv
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115
+        self._stopped = False
         self.popen = subprocess.Popen(
             argv,
             env=env,
@@ -101,7 +102,10 @@ class Proc:
             os.killpg(self.popen.pid, signum)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM the group, then SIGKILL whatever is left."""
+        """SIGTERM the group, then SIGKILL whatever is left; a second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self.alive():
             self.signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -257,3 +261,15 @@ def start_daphne(
         proc.stop()
         raise
     return proc, base_url
+
+
+def run_doctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`python manage.py doctor` as a user types it; the timeout only guards against a hang."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "doctor", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
