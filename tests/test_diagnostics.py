@@ -7,83 +7,39 @@ answer, the task's snapshot, the page, /health/, the WebSocket and `manage.py do
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
-import websockets
 
-from tests.support.processes import (
-    ROOT,
-    Proc,
-    RedisServer,
-    migrate,
-    stack_env,
-    start_daphne,
-    start_worker,
-    wait_for,
-)
+from tests.support.expected import WORKER_COMMAND
+from tests.support.live import Watch, cookie_header, start_task
+from tests.support.processes import run_doctor, wait_for
+from tests.support.stack import PrivateStack
 
 pytestmark = [pytest.mark.slow]
 
-WORKER_COMMAND = "celery -A django_starter worker -l info"
-
-
-@dataclass
-class Stack:
-    """A private Redis and a live Daphne on it; workers come and go per test."""
-
-    redis: RedisServer
-    env: dict[str, str]
-    base_url: str
-    logs: Path
-
-    def worker(self, **options: Any) -> Proc:
-        return start_worker(self.env, log_dir=self.logs, concurrency=1, **options)
-
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    logs = tmp_path_factory.mktemp("diagnostics-logs")
-    server = RedisServer().start()
-    env = stack_env(
-        redis_url=server.url, database_path=logs / "db.sqlite3", STUCK_AFTER_SECONDS="1"
-    )
-    migrate(env)
-    daphne, base_url = start_daphne(env, log_dir=logs)
-    yield Stack(server, env, base_url, logs)
-    daphne.stop()
-    server.stop()
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateStack]:
+    """A private Redis and a live Daphne on it; workers come and go per test."""
+    with PrivateStack(
+        tmp_path_factory.mktemp("diagnostics-logs"), STUCK_AFTER_SECONDS="1"
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture
-def fresh(stack: Stack) -> Stack:
+def fresh(stack: PrivateStack) -> PrivateStack:
     """The stack with an empty Redis: no queued task, no worker heartbeat left over."""
     client = redis.Redis.from_url(stack.redis.url)
     client.flushdb()
     client.close()
     return stack
-
-
-def run_doctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """`python manage.py doctor` as a user runs it; the timeout only guards against a hang."""
-    return subprocess.run(
-        [sys.executable, "manage.py", "doctor", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def start(client: httpx.Client) -> dict[str, Any]:
@@ -100,7 +56,7 @@ def status(client: httpx.Client, task: dict[str, Any]) -> dict[str, Any]:
     return dict(response.json())
 
 
-def test_unknown_task_ids_are_404_never_pending(fresh: Stack) -> None:
+def test_unknown_task_ids_are_404_never_pending(fresh: PrivateStack) -> None:
     with httpx.Client(base_url=fresh.base_url, timeout=10) as client:
         for task_id in (str(uuid.uuid4()), "not-a-task-id", str(uuid.uuid4()).upper()):
             response = client.get(f"/tasks/{task_id}/")
@@ -108,7 +64,7 @@ def test_unknown_task_ids_are_404_never_pending(fresh: Stack) -> None:
             assert response.json() == {"error": "No task with this id belongs to you."}
 
 
-def test_without_a_worker_the_task_is_queued_and_everyone_says_so(fresh: Stack) -> None:
+def test_without_a_worker_the_task_is_queued_and_everyone_says_so(fresh: PrivateStack) -> None:
     with httpx.Client(base_url=fresh.base_url, timeout=10) as client:
         started = start(client)
         assert started["state"] == "PENDING"
@@ -138,7 +94,7 @@ def test_without_a_worker_the_task_is_queued_and_everyone_says_so(fresh: Stack) 
     assert re.search(r"OK\s+Redis\s+Redis [\d.]+ answers", doctor.stdout)
 
 
-def test_queue_position_counts_the_tasks_ahead_whoever_started_them(fresh: Stack) -> None:
+def test_queue_position_counts_the_tasks_ahead_whoever_started_them(fresh: PrivateStack) -> None:
     with (
         httpx.Client(base_url=fresh.base_url, timeout=10) as alice,
         httpx.Client(base_url=fresh.base_url, timeout=10) as bob,
@@ -150,7 +106,7 @@ def test_queue_position_counts_the_tasks_ahead_whoever_started_them(fresh: Stack
         # With no worker, the missing worker is what the user must hear first.
         assert "no worker is running" in last["message"]
 
-        worker = fresh.worker(queues="other")  # online, but not on our queue
+        worker = fresh.start_worker(queues="other")  # online, but not on our queue
         try:
             last = wait_for(
                 lambda: (s := status(alice, tasks[3]))["workers_online"] and s,
@@ -161,8 +117,8 @@ def test_queue_position_counts_the_tasks_ahead_whoever_started_them(fresh: Stack
             worker.stop()
 
 
-def test_a_worker_on_another_queue_is_diagnosed_in_words(fresh: Stack) -> None:
-    worker = fresh.worker(queues="other")
+def test_a_worker_on_another_queue_is_diagnosed_in_words(fresh: PrivateStack) -> None:
+    worker = fresh.start_worker(queues="other")
     try:
         with httpx.Client(base_url=fresh.base_url, timeout=10) as client:
             task = start(client)
@@ -188,31 +144,22 @@ def test_a_worker_on_another_queue_is_diagnosed_in_words(fresh: Stack) -> None:
         worker.stop()
 
 
-async def test_a_worker_started_later_runs_the_same_task_live(fresh: Stack) -> None:
+async def test_a_worker_started_later_runs_the_same_task_live(fresh: PrivateStack) -> None:
     async with httpx.AsyncClient(base_url=fresh.base_url, timeout=10) as client:
-        await client.get("/")
-        response = await client.post(
-            "/tasks/", headers={"X-CSRFToken": client.cookies["csrftoken"]}
-        )
-        task = response.json()
+        task = await start_task(client)
         assert task["workers_online"] == 0
-        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+        cookie = cookie_header(client)
 
-    messages: list[dict[str, Any]] = []
-    ws_url = fresh.base_url.replace("http://", "ws://") + task["ws_url"]
-    async with websockets.connect(
-        ws_url, open_timeout=10, additional_headers={"Cookie": cookie, "Origin": fresh.base_url}
-    ) as ws:
-        messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
-        worker = await asyncio.to_thread(fresh.worker)
+    async with Watch(fresh.base_url, task["ws_url"], cookie=cookie) as ws:
+        await ws.wait_for(lambda w: w.messages, timeout=10, what="the first snapshot")
+        worker = await asyncio.to_thread(fresh.start_worker)
         try:
-            async with asyncio.timeout(90):
-                async for raw in ws:
-                    messages.append(json.loads(raw))
+            await ws.until_closed(timeout=90)
         finally:
             await asyncio.to_thread(worker.stop)
     assert ws.close_code == 1000
 
+    messages = ws.messages
     first, last = messages[0], messages[-1]
     assert (first["state"], first["workers_online"]) == ("PENDING", 0)
     assert "no worker is running" in first["message"]

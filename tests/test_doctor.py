@@ -8,41 +8,24 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import ROOT, Proc, RedisServer, migrate, stack_env, start_daphne
+from tests.support.processes import Proc, run_doctor, stack_env
+from tests.support.stack import PrivateStack
 
 pytestmark = [pytest.mark.slow]
-
-
-def run_doctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """The command as typed; the timeout only guards against a hang."""
-    return subprocess.run(
-        [sys.executable, "manage.py", "doctor", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture
 def redis_down(tmp_path: Path) -> Iterator[tuple[dict[str, str], str, int]]:
     """A live Daphne whose private Redis has just been stopped."""
-    server = RedisServer().start()
-    env = stack_env(redis_url=server.url, database_path=tmp_path / "db.sqlite3")
-    migrate(env)
-    daphne, base_url = start_daphne(env, log_dir=tmp_path)
-    server.stop()
-    yield env, base_url, server.port
-    daphne.stop()
+    with PrivateStack(tmp_path) as stack:
+        stack.redis.stop()
+        yield stack.env, stack.base_url, stack.redis.port
 
 
 def test_redis_stopped_gives_health_503_and_doctor_fail_naming_redis(

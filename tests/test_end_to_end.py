@@ -2,41 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from typing import Any
-
 import httpx
 import pytest
-import websockets
+
+from tests.support.live import cookie_header, follow, start_task
 
 pytestmark = [pytest.mark.slow]
-
-
-async def start_task(client: httpx.AsyncClient) -> dict[str, Any]:
-    await client.get("/")
-    response = await client.post("/tasks/", headers={"X-CSRFToken": client.cookies["csrftoken"]})
-    assert response.status_code == 202, response.text
-    return dict(response.json())
-
-
-def cookie_header(client: httpx.AsyncClient) -> str:
-    return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
-
-
-async def follow(base_url: str, ws_url: str, cookie: str) -> tuple[list[dict[str, Any]], int]:
-    ws_base = base_url.replace("http://", "ws://")
-    messages = []
-    async with websockets.connect(
-        ws_base + ws_url, open_timeout=10, additional_headers={"Cookie": cookie, "Origin": base_url}
-    ) as ws:
-        async with asyncio.timeout(60):
-            try:
-                async for raw in ws:
-                    messages.append(json.loads(raw))
-            except websockets.ConnectionClosedError:
-                pass  # closed with an application code (4403, 4404): read below
-    return messages, ws.close_code or 0
 
 
 async def test_start_task_streams_progress_to_success(live_server_url: str, worker: object) -> None:
@@ -47,9 +18,8 @@ async def test_start_task_streams_progress_to_success(live_server_url: str, work
         assert started["ws_url"] == f"/ws/progress/{started['task_id']}/"
         assert started["status_url"] == f"/tasks/{started['task_id']}/"
 
-        messages, close_code = await follow(
-            live_server_url, started["ws_url"], cookie_header(client)
-        )
+        watch = await follow(live_server_url, started["ws_url"], cookie=cookie_header(client))
+        messages = watch.messages
 
         seqs = [message["seq"] for message in messages]
         assert seqs == sorted(set(seqs)), "seq must strictly increase"
@@ -59,7 +29,7 @@ async def test_start_task_streams_progress_to_success(live_server_url: str, work
         progress = [m for m in messages if m["state"] == "PROGRESS"]
         assert len(progress) >= 10, "intermediate progress must reach the browser"
         assert all(0 < m["percent"] < 100 or m["current"] == 100 for m in progress)
-        assert close_code == 1000
+        assert watch.close_code == 1000
 
         final = (await client.get(started["status_url"])).json()
         assert final["state"] == "SUCCESS"
@@ -71,12 +41,12 @@ async def test_late_joiner_gets_the_current_snapshot_at_once(
 ) -> None:
     async with httpx.AsyncClient(base_url=live_server_url, timeout=10) as client:
         started = await start_task(client)
-        messages, _ = await follow(live_server_url, started["ws_url"], cookie_header(client))
-        assert messages[-1]["state"] == "SUCCESS"
+        first = await follow(live_server_url, started["ws_url"], cookie=cookie_header(client))
+        assert first.messages[-1]["state"] == "SUCCESS"
         # Connecting after the end: one message, the terminal snapshot, then a close.
-        again, close_code = await follow(live_server_url, started["ws_url"], cookie_header(client))
-        assert [m["state"] for m in again] == ["SUCCESS"]
-        assert close_code == 1000
+        again = await follow(live_server_url, started["ws_url"], cookie=cookie_header(client))
+        assert again.states == ["SUCCESS"]
+        assert again.close_code == 1000
 
 
 async def test_other_session_is_refused_on_http_and_websocket(live_server_url: str) -> None:
@@ -89,8 +59,6 @@ async def test_other_session_is_refused_on_http_and_websocket(live_server_url: s
         response = await stranger.get(started["status_url"])
         assert response.status_code == 404
         assert response.json() == {"error": "No task with this id belongs to you."}
-        messages, close_code = await follow(
-            live_server_url, started["ws_url"], cookie_header(stranger)
-        )
-        assert messages == []
-        assert close_code == 4403
+        refused = await follow(live_server_url, started["ws_url"], cookie=cookie_header(stranger))
+        assert refused.messages == []
+        assert refused.close_code == 4403

@@ -14,7 +14,6 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -31,15 +30,8 @@ from tests.support.live import (
     last_state,
     start_task,
 )
-from tests.support.processes import (
-    Proc,
-    RedisServer,
-    migrate,
-    stack_env,
-    start_daphne,
-    start_worker,
-    wait_for,
-)
+from tests.support.processes import Proc, wait_for
+from tests.support.stack import PrivateStack
 
 pytestmark = [pytest.mark.slow]
 
@@ -48,44 +40,22 @@ pytestmark = [pytest.mark.slow]
 VISIBILITY_TIMEOUT = 10
 
 
-@dataclass
-class Stack:
-    """A private Redis (append-only), one worker with one process, one Daphne."""
-
-    redis: RedisServer
-    env: dict[str, str]
-    logs: Path
-    worker: Proc
-    daphne: Proc
-    base_url: str
-
-    def start_worker(self) -> Proc:
-        self.worker = start_worker(self.env, log_dir=self.logs, concurrency=1)
-        return self.worker
-
-    def worker_children(self) -> list[int]:
-        """Pids of the prefork pool processes of the worker."""
-        path = Path(f"/proc/{self.worker.pid}/task/{self.worker.pid}/children")
-        return [int(pid) for pid in path.read_text().split()]
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    logs = tmp_path_factory.mktemp("fault-logs")
-    redis = RedisServer(appendonly=True).start()
-    env = stack_env(
-        redis_url=redis.url,
-        database_path=tmp_path_factory.mktemp("fault-db") / "db.sqlite3",
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateStack]:
+    """A private Redis (append-only), one worker with one process, one Daphne."""
+    with PrivateStack(
+        tmp_path_factory.mktemp("fault-logs"),
+        appendonly=True,
         CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
-    )
-    migrate(env)
-    worker = start_worker(env, log_dir=logs, concurrency=1)
-    daphne, base_url = start_daphne(env, log_dir=logs)
-    result = Stack(redis, env, logs, worker, daphne, base_url)
-    yield result
-    result.daphne.stop()
-    result.worker.stop()
-    redis.stop()
+    ) as stack:
+        stack.start_worker()
+        yield stack
+
+
+def pool_children(worker: Proc) -> list[int]:
+    """Pids of the prefork pool processes of the worker."""
+    path = Path(f"/proc/{worker.pid}/task/{worker.pid}/children")
+    return [int(pid) for pid in path.read_text().split()]
 
 
 def progressed(percent: int) -> object:
@@ -105,12 +75,12 @@ def assert_restarted_then_succeeded(watch: Watch) -> None:
     assert watch.close_code == 1000
 
 
-async def test_killed_pool_process_task_is_redelivered_and_completes(stack: Stack) -> None:
+async def test_killed_pool_process_task_is_redelivered_and_completes(stack: PrivateStack) -> None:
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
         started = await start_task(client, steps=50)
         async with Watch(stack.base_url, started["ws_url"], cookie=cookie_header(client)) as ws:
             await ws.wait_for(progressed(20), what="progress before the kill")
-            (child,) = stack.worker_children()
+            (child,) = pool_children(stack.worker)
             os.kill(child, signal.SIGKILL)
             await ws.wait_for(
                 lambda w: last_state(w) == "SUCCESS",
@@ -122,7 +92,7 @@ async def test_killed_pool_process_task_is_redelivered_and_completes(stack: Stac
         assert "WorkerLostError" in stack.worker.log()
 
 
-async def test_killed_worker_task_returns_after_visibility_timeout(stack: Stack) -> None:
+async def test_killed_worker_task_returns_after_visibility_timeout(stack: PrivateStack) -> None:
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
         started = await start_task(client, steps=50)
         async with Watch(stack.base_url, started["ws_url"], cookie=cookie_header(client)) as ws:
@@ -146,7 +116,7 @@ async def test_killed_worker_task_returns_after_visibility_timeout(stack: Stack)
         assert returned_after >= VISIBILITY_TIMEOUT - 3
 
 
-async def test_redis_outage_answers_503_and_everything_recovers(stack: Stack) -> None:
+async def test_redis_outage_answers_503_and_everything_recovers(stack: PrivateStack) -> None:
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=5) as client:
         running = await start_task(client, steps=80)
         queued = await start_task(client, steps=5)

@@ -23,8 +23,8 @@ import httpx
 import psutil
 import pytest
 
+from tests.support.live import cookie_header, follow, start_task
 from tests.support.processes import ROOT, Proc, free_port, stack_env, wait_for
-from tests.test_end_to_end import cookie_header, follow, start_task
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -135,10 +135,10 @@ async def run_a_task(base_url: str) -> None:
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
         started = await start_task(client)
         assert started["workers_online"] >= 1
-        messages, close_code = await follow(base_url, started["ws_url"], cookie_header(client))
-        assert messages[-1]["state"] == "SUCCESS"
-        assert messages[-1]["percent"] == 100
-        assert close_code == 1000
+        watch = await follow(base_url, started["ws_url"], cookie=cookie_header(client))
+        assert watch.messages[-1]["state"] == "SUCCESS"
+        assert watch.messages[-1]["percent"] == 100
+        assert watch.close_code == 1000
 
 
 async def start_a_task_and_wait_for_progress(base_url: str) -> str:
@@ -160,6 +160,20 @@ def stacks(logs_dir: Path) -> Iterator[list[Stack]]:
     for stack in started:
         stack.proc.stop()
         stack.kill_leftovers()
+
+
+def services(
+    clone: Path, env: dict[str, str], command: str, *, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`./start_all_services.sh <command>` in the clone, as a user runs it."""
+    return subprocess.run(
+        ["./start_all_services.sh", command],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def script_env(*, redis_url: str | None = None, **extra: str) -> dict[str, str]:
@@ -263,14 +277,7 @@ async def test_start_all_services_runs_the_stack_under_supervisord(
     clone: Path, logs_dir: Path, stacks: list[Stack]
 ) -> None:
     env = script_env(FLOWER_BASIC_AUTH="admin:s3cret")
-    refused = subprocess.run(
-        ["./start_all_services.sh", "start"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    refused = services(clone, env, "start")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1].startswith("DJANGO_SECRET_KEY is not set")
     assert not (clone / "run" / "supervisord.pid").exists()
@@ -279,25 +286,12 @@ async def test_start_all_services_runs_the_stack_under_supervisord(
     try:
         await _start_check_and_stop_supervisord(clone, env)
     finally:  # a failed assertion must not leave supervisord running
-        subprocess.run(
-            ["./start_all_services.sh", "stop"],
-            cwd=clone,
-            env=env,
-            capture_output=True,
-            timeout=120,
-        )
+        services(clone, env, "stop", timeout=120)
 
 
 async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) -> None:
     began = time.monotonic()
-    started = subprocess.run(
-        ["./start_all_services.sh", "start"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    started = services(clone, env, "start")
     assert started.returncode == 0, started.stdout + started.stderr
     print(f"\nstart_all_services.sh start (installed): {time.monotonic() - began:.1f}s to healthy")
     assert "Stop     ./start_all_services.sh stop" in started.stdout
@@ -305,14 +299,9 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
     processes = [supervisord, *supervisord.children(recursive=True)]
     report_rss("start_all_services.sh (supervisord, embedded Redis)", processes)
 
-    status = subprocess.run(
-        ["./start_all_services.sh", "status"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    status_run = services(clone, env, "status", timeout=120)
+    assert status_run.returncode == 0, status_run.stdout + status_run.stderr
+    status = status_run.stdout
     for program in ("daphne", "worker", "flower", "redis"):
         assert f"{program} " in status and "RUNNING" in status.split(program, 1)[1].split("\n")[0]
 
@@ -330,14 +319,7 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
     workers = httpx.get(flower + "/api/workers?refresh=1", auth=("admin", "s3cret"), timeout=15)
     assert workers.status_code == 200 and any(name.startswith("worker@") for name in workers.json())
 
-    stopped = subprocess.run(
-        ["./start_all_services.sh", "stop"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    stopped = services(clone, env, "stop", timeout=120)
     assert stopped.returncode == 0 and "Stopped." in stopped.stdout
     # Graceful: the worker finished the task it was running before it stopped.
     assert f"long_running_task[{running}] succeeded" in (clone / "logs" / "worker.log").read_text()

@@ -103,6 +103,13 @@ class Watch:
         await self.wait_for(lambda w: w.closed, timeout=timeout, what="the socket to close")
 
 
+async def follow(base_url: str, ws_url: str, *, cookie: str, timeout: float = 60) -> Watch:
+    """Open the task's WebSocket and read every message until the server closes it."""
+    async with Watch(base_url, ws_url, cookie=cookie) as watch:
+        await watch.until_closed(timeout=timeout)
+    return watch
+
+
 def last_state(watch: Watch) -> str | None:
     """The state of the newest message, if any."""
     return watch.messages[-1]["state"] if watch.messages else None
