@@ -9,14 +9,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.support.processes import (
-    Proc,
-    RedisServer,
-    migrate,
-    stack_env,
-    start_daphne,
-    start_worker,
-)
+from tests.support import processes
+from tests.support.processes import Proc, RedisServer
 
 
 class PrivateStack:
@@ -25,7 +19,7 @@ class PrivateStack:
     def __init__(self, logs: Path, *, appendonly: bool = False, **settings: str) -> None:
         self.logs = logs
         self.redis = RedisServer(appendonly=appendonly)
-        self.env = stack_env(
+        self.env = processes.stack_env(
             redis_url=self.redis.url, database_path=logs / "db.sqlite3", **settings
         )
         self.base_url = ""
@@ -36,8 +30,8 @@ class PrivateStack:
         """Start Redis, migrate the database and start Daphne; stop it all if one fails."""
         try:
             self.redis.start()
-            migrate(self.env)
-            self.daphne, self.base_url = start_daphne(self.env, log_dir=self.logs)
+            processes.migrate(self.env)
+            self.daphne, self.base_url = processes.start_daphne(self.env, log_dir=self.logs)
         except BaseException:
             self.stop()
             raise
@@ -45,7 +39,9 @@ class PrivateStack:
 
     def start_worker(self, *, concurrency: int = 1, **options: Any) -> Proc:
         """A real Celery worker on this stack (one pool process unless told); see `worker`."""
-        proc = start_worker(self.env, log_dir=self.logs, concurrency=concurrency, **options)
+        proc = processes.start_worker(
+            self.env, log_dir=self.logs, concurrency=concurrency, **options
+        )
         self.workers.append(proc)
         return proc
 
