@@ -36,6 +36,7 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
     created: float | None = None
     refresher: asyncio.Task[None] | None = None
     accepted: bool = False
+    joined: bool = False
     closing: bool = False
 
     async def connect(self) -> None:
@@ -50,10 +51,8 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
             await (self.source_lost() if self.accepted else self.refuse(CLOSE_SOURCE_LOST))
 
     async def authorize_and_subscribe(self) -> None:
-        """Join the task's group, check the reader may see it, send the snapshot."""
-        # Join first, then read: a change between the two is not missed (seq dedupes).
-        await self.channel_layer.group_add(group_name(self.task_id), self.channel_name)
-        snapshot = await sync_to_async(store.read, thread_sensitive=False)(task_id=self.task_id)
+        """Check the reader may see the task, join its group, send the snapshot."""
+        snapshot = await self.read_snapshot()
         owner, is_staff = await self.reader()
         if snapshot is None:
             await self.refuse(CLOSE_NOT_FOUND)
@@ -61,16 +60,24 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
         if not services.may_read(snapshot, owner=owner, is_staff=is_staff):
             await self.refuse(CLOSE_FORBIDDEN)
             return
+        # Join, then read again: a change between the first read and the join is not
+        # missed (seq drops the duplicate), and a refused reader never joins at all.
+        await self.channel_layer.group_add(group_name(self.task_id), self.channel_name)
+        self.joined = True
+        snapshot = await self.read_snapshot() or snapshot
         await self.accept()
         self.created = snapshot.get("created")
         await self.send_snapshot(store.public(snapshot))
         if snapshot["state"] not in store.TERMINAL_STATES:
             self.refresher = asyncio.create_task(self.refresh_live_fields())
 
+    async def read_snapshot(self) -> store.Snapshot | None:
+        return await sync_to_async(store.read, thread_sensitive=False)(task_id=self.task_id)
+
     async def disconnect(self, code: int) -> None:
         if self.refresher is not None:
             self.refresher.cancel()
-        if getattr(self, "task_id", None) and store.is_valid_task_id(self.task_id):
+        if self.joined:
             with contextlib.suppress(*LOST_ERRORS):  # Redis away: the group entry expires
                 await self.channel_layer.group_discard(group_name(self.task_id), self.channel_name)
 
@@ -106,6 +113,8 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
             self.live = await self.live_fields(snapshot)
         await self.send_json({**snapshot, **self.live})
         if snapshot["state"] in store.TERMINAL_STATES:
+            if self.refresher is not None and self.refresher is not asyncio.current_task():
+                self.refresher.cancel()
             await self.close()
 
     async def live_fields(self, snapshot: store.Snapshot) -> dict[str, Any]:
@@ -115,11 +124,23 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def refresh_live_fields(self) -> None:
-        """Re-send the snapshot when its live fields change (worker came or went, queue moved)."""
+        """Each period: catch up on a change whose message was lost (the stored seq is
+        ahead), and re-send the snapshot when its live fields change (a worker came or
+        went, the queue moved)."""
         while True:
             await asyncio.sleep(LIVE_REFRESH_SECONDS)
             snapshot = self.last_snapshot
             try:
+                stored_seq = await sync_to_async(store.seq_of, thread_sensitive=False)(
+                    task_id=self.task_id
+                )
+                if stored_seq is not None and stored_seq > self.last_seq:
+                    newer = await self.read_snapshot()
+                    if newer is not None:
+                        await self.send_snapshot(store.public(newer))
+                    if self.closing or newer is None or newer["state"] in store.TERMINAL_STATES:
+                        return
+                    continue
                 live = await self.live_fields(snapshot)
             except LOST_ERRORS:
                 await self.source_lost()

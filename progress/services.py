@@ -72,27 +72,13 @@ def with_live_fields(snapshot: store.Snapshot) -> dict[str, Any]:
     return data
 
 
-class TooManyTasks(Exception):
-    """The owner already has PROGRESS_MAX_ACTIVE_TASKS unfinished tasks."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"You already have {limit} unfinished task{'s' if limit != 1 else ''}, the most "
-            "allowed at once. Wait for one to finish, or cancel one, then start again."
-        )
-        self.limit = limit
-
-
 def task_start(*, owner: str, steps: int = 100) -> dict[str, Any]:
     """Record a new `long_running_task` for `owner` and send it to the broker.
 
-    Raises TooManyTasks when the owner is at PROGRESS_MAX_ACTIVE_TASKS unfinished tasks.
+    Raises store.TooManyTasks when the owner is at PROGRESS_MAX_ACTIVE_TASKS unfinished tasks.
     """
-    limit = settings.PROGRESS_MAX_ACTIVE_TASKS
-    if store.unfinished_count(owner=owner) >= limit:
-        raise TooManyTasks(limit)
     task_id = str(uuid.uuid4())
-    snapshot = store.create(task_id=task_id, owner=owner)
+    snapshot = store.create(task_id=task_id, owner=owner, limit=settings.PROGRESS_MAX_ACTIVE_TASKS)
     # Counted in its queue before it is sent, so the worker's start always finds it.
     queue = queues.queue_for(long_running_task.name)
     queues.enqueue(task_id=task_id, queue=queue)
@@ -114,10 +100,13 @@ def task_start(*, owner: str, steps: int = 100) -> dict[str, Any]:
 
 
 def task_cancel(*, task_id: str, owner: str | None, is_staff: bool) -> dict[str, Any] | None:
-    """Revoke a queued or running task; None when unknown, malformed or not this reader's.
+    """Cancel a queued or running task; None when unknown, malformed or not this reader's.
 
-    The store says REVOKED at once (the page and WebSocket see it now); the worker drops
-    the task if it is queued, or kills the process running it. A finished task is left as is.
+    The store says REVOKED first, so the page and WebSocket see it at once and a worker
+    that starts the task later finds it cancelled. A live worker drops it from its queue;
+    a running task stops at its next `progress.set()`. (Never `terminate=True`: it kills
+    the pool process, which may be running another task by then.) A finished task is
+    left as it is.
     """
     if not store.is_valid_task_id(task_id):
         return None
@@ -125,11 +114,11 @@ def task_cancel(*, task_id: str, owner: str | None, is_staff: bool) -> dict[str,
     if snapshot is None or not may_read(snapshot, owner=owner, is_staff=is_staff):
         return None
     if snapshot["state"] not in store.TERMINAL_STATES:
-        current_app.control.revoke(task_id, terminate=True, signal="SIGTERM")
-        queues.dequeue(task_id=task_id, queues={queues.queue_for(long_running_task.name)})
         revoked = store.update(task_id=task_id, state=store.REVOKED, message="Cancelled")
         if revoked is not None:
             broadcast.send_snapshot(store.public(revoked))
+        current_app.control.revoke(task_id)
+        queues.dequeue(task_id=task_id, queues={queues.queue_for(long_running_task.name)})
         snapshot = revoked or store.read(task_id=task_id) or snapshot
     return with_live_fields(snapshot)
 

@@ -2,36 +2,68 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from celery import signals
 
 from . import broadcast, store
-from .recorder import close_recorder
+from .recorder import close_recorder, enter_task
 
 logger = logging.getLogger(__name__)
 
 
-def record(task_id: str | None, **fields: Any) -> None:
-    """Store a state change and publish it; never raises into the worker."""
+def record(task_id: str | None, **fields: Any) -> store.Snapshot | None:
+    """Store a state change and publish it; never raises into the worker.
+
+    Returns the new snapshot, or None when the task has none (it was not started through
+    `task_start`), is already terminal, or Redis did not answer.
+    """
     if not task_id:
-        return
+        return None
     try:
         snapshot = store.update(task_id=task_id, **fields)
     except Exception:
         logger.warning(
             "could not record %s for task %s", fields.get("state"), task_id, exc_info=True
         )
-        return
+        return None
     if snapshot is not None:
         broadcast.send_snapshot(store.public(snapshot))
+    return snapshot
 
 
 @signals.task_prerun.connect
 def on_task_prerun(task_id: str | None = None, **_: Any) -> None:
+    if not task_id:
+        return
     # Also runs when a task is redelivered after a worker died: progress starts over.
-    record(task_id, state=store.STARTED, current=0, message="Started", error=None)
+    started = record(task_id, state=store.STARTED, current=0, message="Started", error=None)
+    enter_task(task_id, cancelled=started is None and _was_cancelled(task_id))
+
+
+@signals.task_postrun.connect
+def on_task_postrun(
+    sender: Any = None, task_id: str | None = None, state: str | None = None, **_: Any
+) -> None:
+    # Always sent in the process that ran the task, whatever its end (Ignore and Reject
+    # send no other signal): the recorder and its timer never outlive the task.
+    if not task_id:
+        return
+    recorder = close_recorder(task_id)
+    if recorder is not None and recorder.cancelled and sender is not None:
+        try:  # Celery's own result says what the page says
+            sender.backend.mark_as_revoked(task_id, reason="cancelled", request=sender.request)
+        except Exception:
+            logger.warning("could not mark %s revoked in the result backend", task_id)
+
+
+def _was_cancelled(task_id: str) -> bool:
+    try:
+        return (store.read(task_id=task_id) or {}).get("state") == store.REVOKED
+    except Exception:
+        return False
 
 
 @signals.task_success.connect
@@ -91,8 +123,6 @@ def on_task_revoked(request: Any = None, **_: Any) -> None:
 
 
 def _jsonable(value: Any) -> Any:
-    import json
-
     try:
         json.dumps(value)
     except (TypeError, ValueError):

@@ -43,20 +43,47 @@ TASK_ID_RE: Final = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-
 
 Snapshot = dict[str, Any]
 
-# KEYS[1] snapshot hash; ARGV[1] ttl; ARGV[2] "1" = create (fails if it exists);
-# ARGV[3..] field/value pairs (values JSON-encoded). Returns the hash, or nil when refused.
-_WRITE = """
-local exists = redis.call('EXISTS', KEYS[1]) == 1
-if ARGV[2] == '1' and exists then return nil end
-if exists then
-  local state = redis.call('HGET', KEYS[1], 'state')
-  if state == '"SUCCESS"' or state == '"FAILURE"' or state == '"REVOKED"' then return nil end
+# KEYS[1] snapshot hash; ARGV[1] ttl; ARGV[2..] field/value pairs (values JSON-encoded).
+# Returns the hash, or nil when refused: the task is unknown (only `create` makes
+# snapshots, so tasks started elsewhere cost nothing here) or already terminal.
+_UPDATE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or state == '"SUCCESS"' or state == '"FAILURE"' or state == '"REVOKED"' then
+  return nil
 end
 redis.call('HINCRBY', KEYS[1], 'seq', 1)
-if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return redis.call('HGETALL', KEYS[1])
 """
+
+# KEYS[1] snapshot hash, KEYS[2] the owner's task index; ARGV[1] ttl, ARGV[2] the owner's
+# limit of unfinished tasks ('' for none), ARGV[3] now, ARGV[4] snapshot key prefix,
+# ARGV[5..] fields.
+# Counting and creating in one script: parallel requests cannot pass the limit together.
+# Returns the hash, {-1} when the id exists, {-2, n} when the owner has n unfinished tasks.
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
+if ARGV[2] ~= '' then
+  local unfinished = 0
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    local state = redis.call('HGET', ARGV[4] .. id, 'state')
+    if state and state ~= '"SUCCESS"' and state ~= '"FAILURE"' and state ~= '"REVOKED"' then
+      unfinished = unfinished + 1
+    end
+  end
+  if unfinished >= tonumber(ARGV[2]) then return {-2, unfinished} end
+end
+redis.call('HSET', KEYS[1], 'seq', 1, unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local id = string.sub(KEYS[1], string.len(ARGV[4]) + 1)
+redis.call('ZADD', KEYS[2], ARGV[3], id)
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -51)
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+KEY_PREFIX: Final = "progress:task:"
 
 
 def is_valid_task_id(task_id: str) -> bool:
@@ -65,7 +92,7 @@ def is_valid_task_id(task_id: str) -> bool:
 
 
 def _key(task_id: str) -> str:
-    return f"progress:task:{task_id}"
+    return f"{KEY_PREFIX}{task_id}"
 
 
 def _owner_key(owner: str) -> str:
@@ -82,15 +109,26 @@ def _decode(raw: list[str] | dict[str, str] | None) -> Snapshot | None:
     return snapshot
 
 
-def _write(task_id: str, fields: dict[str, Any], *, create: bool = False) -> Snapshot | None:
+def _encode(fields: dict[str, Any]) -> list[str]:
+    """Field/value pairs for the scripts, with `percent` derived from current and total."""
     if "current" in fields or "total" in fields:
-        current, total = fields.get("current", 0), fields.get("total", 0)
-        fields.setdefault("percent", percent_of(current, total))
-    args: list[Any] = [settings.PROGRESS_SNAPSHOT_TTL, "1" if create else "0"]
+        fields.setdefault("percent", percent_of(fields.get("current", 0), fields.get("total", 0)))
+    pairs: list[str] = []
     for field, value in fields.items():
-        args += [field, json.dumps(value)]
-    raw = get_redis().eval(_WRITE, 1, _key(task_id), *args)
-    return _decode(raw)
+        pairs += [field, json.dumps(value)]
+    return pairs
+
+
+class TooManyTasks(Exception):
+    """The owner already has `limit` unfinished tasks."""
+
+    def __init__(self, limit: int) -> None:
+        plural = "s" if limit != 1 else ""
+        super().__init__(
+            f"You already have {limit} unfinished task{plural}, the most allowed at once. "
+            "Wait for one to finish, or cancel one, then start again."
+        )
+        self.limit = limit
 
 
 def percent_of(current: float, total: float) -> int:
@@ -100,39 +138,51 @@ def percent_of(current: float, total: float) -> int:
     return max(0, min(100, int(current * 100 // total)))
 
 
-def create(*, task_id: str, owner: str) -> Snapshot:
-    """Record a new queued task owned by `owner`, before it is sent to the broker."""
-    snapshot = _write(
-        task_id,
-        {
-            "task_id": task_id,
-            "state": PENDING,
-            "current": 0,
-            "total": 100,
-            "message": "Queued",
-            "result": None,
-            "error": None,
-            "owner": owner,
-            "created": time.time(),
-        },
-        create=True,
+def create(*, task_id: str, owner: str, limit: int | None = None) -> Snapshot:
+    """Record a new queued task owned by `owner`, before it is sent to the broker.
+
+    Raises TooManyTasks when the owner already has `limit` unfinished tasks, and
+    ValueError when the id exists.
+    """
+    now = time.time()
+    fields = {
+        "task_id": task_id,
+        "state": PENDING,
+        "current": 0,
+        "total": 100,
+        "message": "Queued",
+        "result": None,
+        "error": None,
+        "owner": owner,
+        "created": now,
+    }
+    raw = get_redis().eval(
+        _CREATE,
+        2,
+        _key(task_id),
+        _owner_key(owner),
+        settings.PROGRESS_SNAPSHOT_TTL,
+        "" if limit is None else limit,
+        now,
+        KEY_PREFIX,
+        *_encode(fields),
     )
-    if snapshot is None:
+    if raw == [-1]:
         raise ValueError(f"task {task_id} already exists")
-    redis = get_redis()
-    owner_key = _owner_key(owner)
-    with redis.pipeline() as pipe:
-        pipe.zadd(owner_key, {task_id: time.time()})
-        pipe.zremrangebyrank(owner_key, 0, -51)  # keep the owner's 50 newest
-        pipe.expire(owner_key, settings.PROGRESS_SNAPSHOT_TTL)
-        pipe.execute()
+    if raw and raw[0] == -2:
+        raise TooManyTasks(int(limit or 0))
+    snapshot = _decode(raw)
+    assert snapshot is not None
     return snapshot
 
 
 def update(*, task_id: str, **fields: Any) -> Snapshot | None:
-    """Change a task's snapshot; None when it is already terminal (the write is refused)."""
+    """Change a task's snapshot; None when it is unknown or already terminal (refused)."""
     fields.setdefault("task_id", task_id)
-    return _write(task_id, fields)
+    raw = get_redis().eval(
+        _UPDATE, 1, _key(task_id), settings.PROGRESS_SNAPSHOT_TTL, *_encode(fields)
+    )
+    return _decode(raw)
 
 
 def read(*, task_id: str) -> Snapshot | None:
@@ -140,26 +190,23 @@ def read(*, task_id: str) -> Snapshot | None:
     return _decode(cast("dict[str, str]", get_redis().hgetall(_key(task_id))))
 
 
+def seq_of(*, task_id: str) -> int | None:
+    """The task's current `seq` (one cheap read), or None when the id is unknown."""
+    seq = get_redis().hget(_key(task_id), "seq")
+    return int(cast(str, seq)) if seq is not None else None
+
+
 def recent_task_ids(*, owner: str, limit: int = 20) -> list[str]:
     """The owner's newest task ids, newest first, that still have a snapshot."""
-    return [str(task_id) for task_id in get_redis().zrevrange(_owner_key(owner), 0, limit - 1)]
+    redis = get_redis()
+    task_ids = [str(task_id) for task_id in redis.zrevrange(_owner_key(owner), 0, limit - 1)]
+    with redis.pipeline(transaction=False) as pipe:
+        for task_id in task_ids:
+            pipe.exists(_key(task_id))
+        alive = pipe.execute()
+    return [task_id for task_id, exists in zip(task_ids, alive, strict=True) if exists]
 
 
 def public(snapshot: Snapshot) -> Snapshot:
     """The fields of a snapshot that its owner may see."""
     return {field: snapshot.get(field) for field in PUBLIC_FIELDS}
-
-
-def unfinished_count(*, owner: str) -> int:
-    """How many of the owner's recent tasks are still queued or running."""
-    redis = get_redis()
-    task_ids = redis.zrange(_owner_key(owner), 0, -1)
-    if not task_ids:
-        return 0
-    with redis.pipeline(transaction=False) as pipe:
-        for task_id in task_ids:
-            pipe.hget(_key(str(task_id)), "state")
-        states = pipe.execute()
-    return sum(
-        1 for state in states if state is not None and json.loads(state) not in TERMINAL_STATES
-    )

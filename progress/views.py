@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -43,7 +44,7 @@ def start_task(request: HttpRequest) -> JsonResponse:
     owner = services.owner_for(user=request.user, session=request.session)
     try:
         data = services.task_start(owner=owner, steps=steps)
-    except services.TooManyTasks as error:
+    except store.TooManyTasks as error:
         return JsonResponse({"error": str(error), "limit": error.limit}, status=429)
     task_id = data["task_id"]
     data["ws_url"] = f"/ws/progress/{task_id}/"
@@ -88,8 +89,8 @@ def read_steps(request: HttpRequest) -> int | JsonResponse:
         return JsonResponse({"error": "The request body is too large."}, status=413)
     except (ValueError, UnicodeDecodeError):
         return JsonResponse({"error": "The request body is not valid JSON."}, status=400)
-    if isinstance(value, str) and value.strip().isdigit() and len(value) < 8:
-        value = int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,7}\s*", value):
+        value = int(value)  # ASCII digits only: "²".isdigit() is true, int("²") fails
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_STEPS:
         return JsonResponse(
             {"error": f"steps must be a whole number from 1 to {MAX_STEPS}."}, status=400

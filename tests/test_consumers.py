@@ -113,6 +113,29 @@ async def test_foreign_task_is_refused_with_4403_and_no_snapshot() -> None:
     assert await closed_with(comm) == 4403
 
 
+async def test_a_refused_reader_receives_nothing_after_the_close() -> None:
+    task_id = await own_task("owner-h")
+    comm = communicator(task_id, await sync_cookie("stranger-h"))
+    await comm.connect(timeout=5)
+    assert await closed_with(comm) == 4403
+    await publish(task_id, state="PROGRESS", current=50, total=100)
+    assert await comm.receive_nothing(timeout=0.5)
+
+
+async def test_a_lost_group_message_is_caught_up_from_the_store() -> None:
+    cookie = await sync_cookie("owner-i")
+    task_id = await own_task("owner-i")
+    comm = communicator(task_id, cookie)
+    await comm.connect(timeout=5)
+    assert (await comm.receive_json_from(timeout=5))["seq"] == 1
+    # Written to the store but never sent to the group (as when channels_redis drops a
+    # message at capacity): the socket still gets it, and closes on the terminal state.
+    await sync_to_async(store.update)(task_id=task_id, state="SUCCESS", current=100, total=100)
+    caught_up = await comm.receive_json_from(timeout=5)
+    assert (caught_up["state"], caught_up["seq"]) == ("SUCCESS", 2)
+    assert await closed_with(comm) == 1000
+
+
 async def test_no_session_at_all_is_refused() -> None:
     task_id = await own_task("owner-f")
     comm = communicator(task_id, cookie=None)

@@ -97,3 +97,49 @@ def test_uuid_ids_are_accepted_in_any_case() -> None:
 )
 def test_percent_is_clamped_to_0_100(current: int, total: int, percent: int) -> None:
     assert store.percent_of(current, total) == percent
+
+
+def test_updates_of_an_unknown_task_are_refused_and_create_nothing() -> None:
+    """Tasks started elsewhere (`demo_task.delay()`) get no snapshot: only `create` makes one."""
+    task_id = new_id()
+    assert store.update(task_id=task_id, state="STARTED") is None
+    assert store.read(task_id=task_id) is None
+
+
+def test_create_refuses_past_the_owners_limit_of_unfinished_tasks() -> None:
+    owner = f"session:{uuid.uuid4().hex}"
+    first, second = new_id(), new_id()
+    store.create(task_id=first, owner=owner, limit=2)
+    store.create(task_id=second, owner=owner, limit=2)
+    with pytest.raises(store.TooManyTasks, match="already have 2 unfinished tasks"):
+        store.create(task_id=new_id(), owner=owner, limit=2)
+    store.update(task_id=first, state="SUCCESS")  # a finished task frees its slot
+    store.create(task_id=new_id(), owner=owner, limit=2)
+
+
+def test_parallel_creates_cannot_pass_the_limit_together() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    owner = f"session:{uuid.uuid4().hex}"
+
+    def attempt(_: int) -> bool:
+        try:
+            store.create(task_id=new_id(), owner=owner, limit=3)
+        except store.TooManyTasks:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        created = sum(pool.map(attempt, range(16)))
+    assert created == 3
+
+
+def test_recent_task_ids_skip_expired_snapshots() -> None:
+    from progress.redis_client import get_redis
+
+    owner = f"session:{uuid.uuid4().hex}"
+    kept, expired = new_id(), new_id()
+    store.create(task_id=kept, owner=owner)
+    store.create(task_id=expired, owner=owner)
+    get_redis().delete(f"{store.KEY_PREFIX}{expired}")
+    assert store.recent_task_ids(owner=owner) == [kept]

@@ -106,3 +106,12 @@ def test_health_reports_redis_and_workers(client: Client) -> None:
     assert report["redis"]["ok"] is True
     assert isinstance(report["workers"]["online"], int)
     assert "flower" in report
+
+
+@pytest.mark.parametrize("steps", ["²", "٣", "1e3", "-5", "0", "1001", " ", "9" * 20, "true"])
+def test_bad_steps_are_a_400_with_the_rule_in_words(client: Client, steps: str) -> None:
+    client.get("/")
+    token = client.cookies["csrftoken"].value
+    response = client.post("/tasks/", {"steps": steps}, headers={"X-CSRFToken": token})
+    assert response.status_code == 400
+    assert response.json() == {"error": "steps must be a whole number from 1 to 1000."}
