@@ -1,9 +1,9 @@
 """The live part of a task's snapshot: workers online, queue position, and why it waits.
 
-Computed on every read (HTTP) and once a second per open WebSocket, so the cost is
+Computed on every read (HTTP) and every 0.5 s per open WebSocket, so the cost is
 one pipelined Redis round trip (ZCOUNT on the heartbeat set, ZRANK in the queue).
 Only a task waiting longer than STUCK_AFTER_SECONDS while workers are online also
-reads the workers' descriptions, shared by the whole process for one second.
+reads the workers' descriptions, shared by the whole process for half a second.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def live_fields(
         return {"workers_online": workers_online(redis), "queue_position": None}
     queue = queue_for(task_name)
     with redis.pipeline(transaction=False) as pipe:
-        pipe.zcount(WORKERS_KEY, online_since(), "+inf")
+        pipe.zcount(WORKERS_KEY, online_since(redis), "+inf")
         pipe.zrank(queued_key(queue), task_id)
         online, position = pipe.execute()
     waited = max(0.0, time.time() - created) if created else 0.0

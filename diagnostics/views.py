@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from . import checks
 from .workers import workers_online
 
+# What anyone may see in production: each service's verdict and the worker count.
+# Hosts, paths, versions and error texts are for staff (and for everyone under DEBUG).
+PUBLIC_FIELDS = ("ok", "status", "online")
+
 
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
     """Redis, workers, queues, Flower and the database, each with its fix when it fails."""
     report = checks.health_report()
+    if not (settings.DEBUG or request.user.is_staff):
+        report = {name: _public(check) for name, check in report.items()}
     return JsonResponse(report, status=200 if report["redis"]["ok"] else 503)
 
 
@@ -20,3 +29,7 @@ def health(request: HttpRequest) -> JsonResponse:
 def workers(request: HttpRequest) -> JsonResponse:
     """How many workers are online: one ZCOUNT, cheap enough for the page to poll."""
     return JsonResponse({"online": workers_online()})
+
+
+def _public(check: dict[str, Any]) -> dict[str, Any]:
+    return {field: check[field] for field in PUBLIC_FIELDS if field in check}

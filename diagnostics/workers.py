@@ -1,7 +1,7 @@
 """Worker presence: each worker refreshes a heartbeat in Redis; readers count them.
 
-A worker writes its name and a timestamp into one sorted set every second, so
-`workers_online()` is a single cheap ZCOUNT instead of Celery's broadcast
+A worker writes its name and a timestamp (on Redis's clock) into one sorted set every
+half second, so `workers_online()` is a single cheap ZCOUNT instead of Celery's broadcast
 `control.ping`, which waits its whole timeout (one second by default) for replies.
 A worker that dies without a goodbye drops out after `WORKER_HEARTBEAT_TTL` seconds.
 Beside the timestamp, each worker keeps a small JSON description of itself (queues,
@@ -32,20 +32,51 @@ WORKER_INFO_KEY = "starter:worker:{name}"
 HEARTBEAT_EVERY = 0.5
 
 
-def online_since() -> float:
-    """The oldest heartbeat timestamp that still counts as alive."""
-    return time.time() - float(settings.WORKER_HEARTBEAT_TTL)
+class _RedisClock:
+    """Redis's clock, read with TIME once a minute and followed locally in between.
+
+    Heartbeats are written on the workers' hosts and read on the web hosts; scoring and
+    comparing them on one clock keeps a skew between hosts from hiding live workers.
+    """
+
+    RESYNC_EVERY = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._offset: float | None = None
+        self._synced_at = 0.0
+
+    def now(self, redis: Redis | None = None) -> float:
+        with self._lock:
+            if self._offset is None or time.monotonic() - self._synced_at > self.RESYNC_EVERY:
+                seconds, micros = (redis or get_redis()).time()
+                self._offset = seconds + micros / 1e6 - time.time()
+                self._synced_at = time.monotonic()
+            return time.time() + self._offset
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+
+redis_clock = _RedisClock()
+os.register_at_fork(after_in_child=redis_clock.after_fork)
+
+
+def online_since(redis: Redis | None = None) -> float:
+    """The oldest heartbeat timestamp (on Redis's clock) that still counts as alive."""
+    return redis_clock.now(redis) - float(settings.WORKER_HEARTBEAT_TTL)
 
 
 def workers_online(redis: Redis | None = None) -> int:
     """How many workers have sent a heartbeat within the last WORKER_HEARTBEAT_TTL seconds."""
-    return int((redis or get_redis()).zcount(WORKERS_KEY, online_since(), "+inf"))
+    redis = redis or get_redis()
+    return int(redis.zcount(WORKERS_KEY, online_since(redis), "+inf"))
 
 
 def worker_details(redis: Redis | None = None) -> list[dict[str, Any]]:
     """Name, queues, active and registered tasks of every live worker (two Redis calls)."""
     redis = redis or get_redis()
-    names = redis.zrangebyscore(WORKERS_KEY, online_since(), "+inf")
+    names = redis.zrangebyscore(WORKERS_KEY, online_since(redis), "+inf")
     if not names:
         return []
     infos = redis.mget([WORKER_INFO_KEY.format(name=name) for name in names])
@@ -121,8 +152,8 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                now = time.time()
                 redis = get_redis()
+                now = redis_clock.now(redis)
                 with redis.pipeline() as pipe:
                     pipe.zadd(WORKERS_KEY, {self.name: now})
                     pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - 3600)

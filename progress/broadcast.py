@@ -27,6 +27,15 @@ _loop_pid = 0
 SEND_TIMEOUT = 5.0
 
 
+def _after_fork_in_child() -> None:
+    # The parent's loop thread does not exist in the child; neither may its lock's holder.
+    global _lock, _loop
+    _lock, _loop = threading.Lock(), None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def group_name(task_id: str) -> str:
     """The Channels group that a task's WebSocket consumers join."""
     return f"progress.{task_id}"

@@ -13,6 +13,15 @@ _client: redis.Redis | None = None
 _client_pid = 0
 
 
+def _after_fork_in_child() -> None:
+    # A thread of the parent (the heartbeat, say) may have held the lock at the fork.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def get_redis() -> redis.Redis:
     """The process's client for `REDIS_URL`, with short timeouts (an outage fails fast)."""
     global _client, _client_pid
