@@ -7,7 +7,11 @@
 # Ports and URLs: DJANGO_PORT (8001), FLOWER_PORT (8054), REDIS_URL, from the environment or .env.
 set -euo pipefail
 cd "$(dirname "$0")"
-[[ $# -eq 0 ]] || { sed -n '2,7s/^# \{0,1\}//p' "$0"; exit 2; }
+case ${1:-} in
+  "") ;;
+  -h | --help) sed -n '2,7s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  *) sed -n '2,7s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+esac
 
 scripts/bootstrap.sh
 py=.venv/bin/python

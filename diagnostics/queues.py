@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from celery import current_app, signals
+from celery.utils.objects import Bunch
 from django.conf import settings
 
 from progress.redis_client import get_redis
@@ -112,3 +113,12 @@ def on_task_prerun(sender: Any = None, **_: Any) -> None:
 @signals.task_revoked.connect
 def on_task_revoked(request: Any = None, sender: Any = None, **_: Any) -> None:
     _left_queue(request, getattr(sender, "name", None))
+
+
+@signals.task_unknown.connect
+def on_task_unknown(
+    message: Any = None, name: str | None = None, id: str | None = None, **_: Any
+) -> None:
+    # Dropped by the worker: it no longer waits anywhere.
+    routing_key = (getattr(message, "delivery_info", None) or {}).get("routing_key")
+    _left_queue(Bunch(id=id, delivery_info={"routing_key": routing_key}), name)

@@ -122,6 +122,25 @@ def on_task_revoked(request: Any = None, **_: Any) -> None:
     record(task_id, state=store.REVOKED, message="Cancelled")
 
 
+@signals.task_unknown.connect
+def on_task_unknown(name: str | None = None, id: str | None = None, **_: Any) -> None:
+    # This worker has no such task (older code?): Celery drops the message, so say why.
+    record(
+        id,
+        state=store.FAILURE,
+        message="Not run",
+        error=f"The worker that received it does not know the task {name!r}. Restart the "
+        "workers with the current code: celery -A django_starter worker -l info",
+    )
+
+
+@signals.task_rejected.connect
+def on_task_rejected(message: Any = None, exc: Any = None, **_: Any) -> None:
+    # A message the worker could not decode (wrong serializer, say): it is dropped.
+    task_id = (getattr(message, "headers", None) or {}).get("id")
+    record(task_id, state=store.FAILURE, message="Not run", error=f"Rejected by the worker: {exc}")
+
+
 def _jsonable(value: Any) -> Any:
     try:
         json.dumps(value)

@@ -9,6 +9,7 @@ the demo tasks itself.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from celery.result import AsyncResult
 
 from django_starter.tasks import failing_task, flaky_task
@@ -263,3 +265,34 @@ async def test_cancel_queued_task_never_runs(live_server_url: str, worker: Proc)
         )
         final = (await client.get(queued["status_url"])).json()
         assert final["state"] == "REVOKED" and final["current"] == 0
+
+
+async def test_a_task_cancelled_while_no_worker_runs_stays_cancelled(tmp_path: Path) -> None:
+    """Celery's revoke reaches only the workers online; a worker started later still finds
+    the task cancelled (its snapshot says REVOKED) and ends it before it does any work."""
+    with PrivateStack(tmp_path) as stack:
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
+            queued = await start_task(client, steps=20)
+            assert queued["workers_online"] == 0
+            assert (await cancel_task(client, queued["task_id"])).json()["state"] == "REVOKED"
+
+            worker = stack.start_worker()
+            results = redis.Redis.from_url(stack.redis.url)
+
+            def celery_state() -> str | None:
+                raw = results.get(f"celery-task-meta-{queued['task_id']}")
+                return json.loads(raw)["status"] if raw else None
+
+            wait_for(
+                lambda: celery_state() == "REVOKED",
+                timeout=30,
+                what="the late worker to end the cancelled task",
+            )
+            results.close()
+            final = (await client.get(queued["status_url"])).json()
+            assert (final["state"], final["current"], final["message"]) == (
+                "REVOKED",
+                0,
+                "Cancelled",
+            )
+            assert "succeeded" not in worker.log()

@@ -7,10 +7,12 @@ import time
 import uuid
 
 import pytest
+import redis
 from channels.layers import get_channel_layer
 
 from progress import broadcast, store
-from progress.recorder import Recorder
+from progress.recorder import Recorder, TaskCancelled
+from tests.support.processes import free_port
 
 
 def new_task() -> str:
@@ -93,3 +95,29 @@ async def test_written_progress_reaches_the_tasks_channel_group() -> None:
     assert message["snapshot"]["message"] == "three"
     assert "owner" not in message["snapshot"]
     await layer.group_discard(broadcast.group_name(task_id), channel)
+
+
+def test_a_cancelled_task_is_stopped_at_its_next_progress_call() -> None:
+    task_id = new_task()
+    store.update(task_id=task_id, state="REVOKED", message="Cancelled")
+    recorder = Recorder(task_id, interval=0)
+    recorder.set(1, total=10)  # the write is refused: the recorder learns of the cancel
+    with pytest.raises(TaskCancelled):
+        recorder.set(2, total=10)
+
+
+def test_a_failed_write_is_kept_and_retried_later(redis_url: str) -> None:
+    """Redis away: the task goes on at its own pace, and the value is written once it is back."""
+    from progress import redis_client
+
+    task_id = new_task()
+    recorder = Recorder(task_id, interval=0)
+    real = redis_client._client
+    redis_client._client = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    try:
+        recorder.set(5, total=10)  # fails: nothing listens on that port
+    finally:
+        redis_client._client = real
+    assert store.read(task_id=task_id)["current"] == 0  # type: ignore[index]
+    recorder.close()  # Redis is back: the pending value is written
+    assert store.read(task_id=task_id)["current"] == 5  # type: ignore[index]

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from channels.layers import get_channel_layer
 
+from django_starter.celery import app as celery_app
 from django_starter.tasks import demo_task, long_running_task
 from progress import broadcast, store
-from tests.support.processes import Proc, stack_env, start_worker
+from tests.support.processes import Proc, stack_env, start_worker, wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -83,3 +84,17 @@ def test_many_tasks_in_one_worker_process_publish_without_event_loop_errors(
         )
     finally:
         proc.stop()
+
+
+def test_a_task_no_worker_knows_ends_in_failure_saying_why(worker: Proc) -> None:
+    task_id = str(uuid.uuid4())
+    store.create(task_id=task_id, owner="session:unknown")
+    celery_app.send_task("django_starter.tasks.renamed_long_ago", task_id=task_id)
+
+    def failed() -> dict[str, Any] | None:
+        snapshot = store.read(task_id=task_id)
+        return snapshot if snapshot and snapshot["state"] == "FAILURE" else None
+
+    snapshot = wait_for(failed, timeout=30, what="the unknown task to be reported")
+    assert "does not know the task 'django_starter.tasks.renamed_long_ago'" in snapshot["error"]
+    assert "celery -A django_starter worker -l info" in snapshot["error"]
