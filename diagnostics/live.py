@@ -14,12 +14,11 @@ from typing import Any
 from django.conf import settings
 
 from progress.redis_client import get_redis
+from progress.store import PENDING
 
 from . import fixes
 from .queues import queue_for, queued_key
 from .workers import WORKERS_KEY, cached_worker_details, online_since, workers_online
-
-PENDING = "PENDING"
 
 
 def live_fields(
