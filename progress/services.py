@@ -108,10 +108,8 @@ def task_cancel(*, task_id: str, owner: str | None, is_staff: bool) -> dict[str,
     the pool process, which may be running another task by then.) A finished task is
     left as it is.
     """
-    if not store.is_valid_task_id(task_id):
-        return None
-    snapshot = store.read(task_id=task_id)
-    if snapshot is None or not may_read(snapshot, owner=owner, is_staff=is_staff):
+    snapshot = _readable(task_id=task_id, owner=owner, is_staff=is_staff)
+    if snapshot is None:
         return None
     if snapshot["state"] not in store.TERMINAL_STATES:
         revoked = store.update(task_id=task_id, state=store.REVOKED, message="Cancelled")
@@ -125,9 +123,15 @@ def task_cancel(*, task_id: str, owner: str | None, is_staff: bool) -> dict[str,
 
 def task_snapshot(*, task_id: str, owner: str | None, is_staff: bool) -> dict[str, Any] | None:
     """The task's snapshot for this reader, or None when unknown, malformed or not theirs."""
+    snapshot = _readable(task_id=task_id, owner=owner, is_staff=is_staff)
+    return with_live_fields(snapshot) if snapshot is not None else None
+
+
+def _readable(*, task_id: str, owner: str | None, is_staff: bool) -> store.Snapshot | None:
+    """The stored snapshot when the id is well formed, known, and this reader's to see."""
     if not store.is_valid_task_id(task_id):
         return None
     snapshot = store.read(task_id=task_id)
     if snapshot is None or not may_read(snapshot, owner=owner, is_staff=is_staff):
         return None
-    return with_live_fields(snapshot)
+    return snapshot
