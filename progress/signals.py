@@ -116,10 +116,9 @@ def retry_message(task: Any, request: Any, reason: Any) -> str:
 
 @signals.task_revoked.connect
 def on_task_revoked(request: Any = None, **_: Any) -> None:
-    task_id = getattr(request, "id", None)
-    if task_id:
-        close_recorder(task_id)
-    record(task_id, state=store.REVOKED, message="Cancelled")
+    # Sent by the worker's main process for a task it drops unstarted: no recorder exists
+    # there (a running task ends through progress.set and task_postrun instead).
+    record(getattr(request, "id", None), state=store.REVOKED, message="Cancelled")
 
 
 @signals.task_unknown.connect
