@@ -13,3 +13,4 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # Finds `tasks.py` in every installed app, and this project's own django_starter/tasks.py.
 app.autodiscover_tasks()
 app.autodiscover_tasks(["django_starter"])
+app.autodiscover_tasks(["django_starter"], related_name="housekeeping")

@@ -46,8 +46,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "django_celery_beat",
     "progress",
     "diagnostics",
+    "django_starter",  # for its migration that schedules housekeeping
 ]
 
 MIDDLEWARE = [
@@ -198,6 +200,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 1,
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT
+# Celery beat reads its schedules from the database (edit them in the admin):
+# https://django-celery-beat.readthedocs.io/en/latest/
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # ---------------------------------------------------------------------------
 # Progress and diagnostics (this project's own settings)
