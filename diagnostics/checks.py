@@ -20,6 +20,7 @@ from celery import current_app
 from django.conf import settings
 
 from . import fixes
+from .beat import beat_status
 from .queues import broker_lengths, queue_for, waiting
 from .workers import worker_details
 
@@ -187,6 +188,23 @@ def check_flower() -> Check:
     )
 
 
+def check_beat(client: redis.Redis) -> Check:
+    """Does Celery beat run (its heartbeat), and when did it last tick."""
+    status = beat_status(client)
+    since = status["seconds_since_tick"]
+    if status["running"]:
+        where = f"{status['host']} (pid {status['pid']})"
+        return Check("beat", OK, f"beat runs on {where}, last tick {since} s ago", details=status)
+    seen = "never seen" if since is None else f"last tick {since} s ago"
+    return Check(
+        "beat",
+        WARN,
+        f"beat is not running ({seen}): periodic tasks are not sent",
+        fixes.BEAT,
+        status,
+    )
+
+
 def check_database() -> Check:
     """Can we reach the database, and are all migrations applied."""
     from django.db import connection
@@ -231,15 +249,18 @@ def run_checks() -> list[Check]:
         if checks[0].status == OK:
             workers = worker_details(client)
             checks += [check_workers(workers), check_queues(client, workers)]
+            checks += [check_flower(), check_beat(client)]
         else:
             skipped = "not checked: Redis does not answer"
             checks += [
                 Check("workers", WARN, skipped, details={"online": 0, "names": []}),
                 Check("queues", WARN, skipped),
+                check_flower(),
+                Check("beat", WARN, skipped, details={"running": False}),
             ]
     finally:
         client.close()
-    return [*checks, check_flower(), check_database()]
+    return [*checks, check_database()]
 
 
 def health_report() -> dict[str, Any]:

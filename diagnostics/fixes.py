@@ -8,6 +8,7 @@ from django.conf import settings
 
 START_STACK = "./start_dev.sh"
 WORKER = "celery -A django_starter worker -l info"
+BEAT = "celery -A django_starter beat -l info"
 MIGRATE = "python manage.py migrate"
 
 
