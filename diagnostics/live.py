@@ -1,6 +1,7 @@
 """The live part of a task's snapshot: workers online, queue position, and why it waits.
 
-Computed on every read (HTTP) and every 0.5 s per open WebSocket, so the cost is
+The progress app calls `live_fields` through its PROGRESS_LIVE_FIELDS hook on every
+read (HTTP) and every 0.5 s per open WebSocket, so the cost is
 one pipelined Redis round trip (ZCOUNT on the heartbeat set, ZRANK in the queue).
 Only a task waiting longer than STUCK_AFTER_SECONDS while workers are online also
 reads the workers' descriptions, shared by the whole process for half a second.
@@ -14,21 +15,21 @@ from typing import Any
 from django.conf import settings
 
 from progress.redis_client import get_redis
-from progress.store import PENDING
+from progress.snapshot import PENDING, Stored
 
 from . import fixes
 from .queues import queue_for, queued_key
 from .workers import WORKERS_KEY, cached_worker_details, online_since, workers_online
 
 
-def live_fields(
-    *, task_id: str, state: str, created: float | None, task_name: str
-) -> dict[str, Any]:
+def live_fields(stored: Stored) -> dict[str, Any]:
     """`workers_online`, `queue_position` and, while queued, a `message` saying why it waits."""
     redis = get_redis()
-    if state != PENDING:
+    if stored.get("state") != PENDING:
         return {"workers_online": workers_online(redis), "queue_position": None}
-    queue = queue_for(task_name)
+    task_id, task_name = stored["task_id"], stored.get("name") or ""
+    created = stored.get("created")
+    queue = stored.get("queue") or queue_for(task_name)
     with redis.pipeline(transaction=False) as pipe:
         pipe.zcount(WORKERS_KEY, online_since(redis), "+inf")
         pipe.zrank(queued_key(queue), task_id)

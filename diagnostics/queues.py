@@ -1,11 +1,12 @@
 """Queue positions: the tasks we sent, per queue, in the order they wait.
 
-`task_start` adds each task to a sorted set of its queue, scored by Redis's own
-clock, just before sending it to the broker; the worker removes it when the task
-starts (task_prerun) or is discarded as revoked. A waiting task's position is then
-one ZRANK: how many tasks wait ahead of it, whoever started them. Entries older
-than PROGRESS_SNAPSHOT_TTL are trimmed, so a lost message cannot inflate positions
-for ever.
+Each tracked task (sent by `progress.start`, so its message carries the tracking
+header) is added to a sorted set of its queue, scored by Redis's own clock, just
+before it is published (Celery's before_task_publish); the worker removes it when
+the task starts (task_prerun) or is discarded as revoked; untracked tasks cost
+nothing. A waiting task's position is then one ZRANK: how many tasks wait ahead of
+it, whoever started them. Entries older than PROGRESS_SNAPSHOT_TTL are trimmed, so a
+lost message cannot inflate positions for ever.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from celery.utils.objects import Bunch
 from django.conf import settings
 
 from progress.redis_client import get_redis
+from progress.tracking import tracking
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -56,12 +58,6 @@ def enqueue(*, task_id: str, queue: str) -> None:
     get_redis().eval(_ENQUEUE, 1, queued_key(queue), task_id, settings.PROGRESS_SNAPSHOT_TTL)
 
 
-def position(*, task_id: str, queue: str) -> int | None:
-    """How many tasks wait ahead of this one in `queue`; None once it has left it."""
-    rank: int | None = get_redis().zrank(queued_key(queue), task_id)  # type: ignore[assignment]
-    return rank
-
-
 def dequeue(*, task_id: str, queues: set[str]) -> None:
     """The task left its queue (it started, or was discarded)."""
     redis = get_redis()
@@ -91,6 +87,16 @@ def broker_lengths(redis: Redis, queues: list[str]) -> dict[str, int]:
     return {queue: sum(counts[i * size : (i + 1) * size]) for i, queue in enumerate(queues)}
 
 
+@signals.before_task_publish.connect
+def on_before_task_publish(
+    headers: dict[str, Any] | None = None, routing_key: str | None = None, **_: Any
+) -> None:
+    if not headers or tracking(headers) is None or not headers.get("id"):
+        return
+    queue = routing_key or queue_for(str(headers.get("task")))
+    enqueue(task_id=str(headers["id"]), queue=queue)
+
+
 def _left_queue(request: Any, task_name: str | None) -> None:
     task_id = getattr(request, "id", None)
     if not task_id:
@@ -107,12 +113,15 @@ def _left_queue(request: Any, task_name: str | None) -> None:
 
 @signals.task_prerun.connect
 def on_task_prerun(sender: Any = None, **_: Any) -> None:
-    _left_queue(getattr(sender, "request", None), getattr(sender, "name", None))
+    request = getattr(sender, "request", None)
+    if tracking(request) is not None:
+        _left_queue(request, getattr(sender, "name", None))
 
 
 @signals.task_revoked.connect
 def on_task_revoked(request: Any = None, sender: Any = None, **_: Any) -> None:
-    _left_queue(request, getattr(sender, "name", None))
+    if tracking(getattr(request, "request_dict", None)) is not None:
+        _left_queue(request, getattr(sender, "name", None))
 
 
 @signals.task_unknown.connect
@@ -120,5 +129,7 @@ def on_task_unknown(
     message: Any = None, name: str | None = None, id: str | None = None, **_: Any
 ) -> None:
     # Dropped by the worker: it no longer waits anywhere.
+    if tracking(getattr(message, "headers", None)) is None:
+        return
     routing_key = (getattr(message, "delivery_info", None) or {}).get("routing_key")
     _left_queue(Bunch(id=id, delivery_info={"routing_key": routing_key}), name)

@@ -34,7 +34,6 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
-DJANGO_PORT = env.int("DJANGO_PORT", default=8001)
 
 INSTALLED_APPS = [
     "daphne",  # ASGI runserver: `manage.py runserver` serves WebSockets too
@@ -71,7 +70,7 @@ ASGI_APPLICATION = "django_starter.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "django_starter" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -88,6 +87,10 @@ TEMPLATES = [
 # ---------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Log in and out with Django's own views; both come back to the page.
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -118,23 +121,11 @@ STORAGES = {
 }
 
 # ---------------------------------------------------------------------------
-# Redis: one server for the Celery broker and results, the cache and Channels
+# Redis: one server for the Celery broker and results, task snapshots and Channels
 # ---------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Short timeouts so that a Redis outage becomes a clear 503, never a hung request.
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
-
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "cache",
-        "OPTIONS": {
-            "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
-            "socket_timeout": REDIS_SOCKET_TIMEOUT,
-        },
-    }
-}
 
 # https://channels.readthedocs.io/en/stable/topics/channel_layers.html
 CHANNEL_LAYERS = {
@@ -221,9 +212,20 @@ STUCK_AFTER_SECONDS = env.float("STUCK_AFTER_SECONDS", default=10.0)
 DIAGNOSTICS_TIMEOUT = env.float("DIAGNOSTICS_TIMEOUT", default=0.5)
 # Abuse limit: how many unfinished (queued or running) tasks one owner may have at once.
 PROGRESS_MAX_ACTIVE_TASKS = env.int("PROGRESS_MAX_ACTIVE_TASKS", default=5)
+# The tasks (or canvas factories) that POST /tasks/ and the page may start; the first is
+# the default. Each declares its arguments with a Django form (see progress/registry.py).
+PROGRESS_TASKS = env.list(
+    "PROGRESS_TASKS",
+    default=["django_starter.tasks.long_running_task", "django_starter.tasks.parallel_demo"],
+)
+# What a snapshot's live fields come from: workers online, queue position, why it waits.
+PROGRESS_LIVE_FIELDS = "diagnostics.live.live_fields"
+# Finished tasks are kept in the history (TaskRun) this many days; then
+# `manage.py purge_task_history` deletes them.
+PROGRESS_HISTORY_DAYS = env.float("PROGRESS_HISTORY_DAYS", default=30)
+PROGRESS_PAGE_SIZE = env.int("PROGRESS_PAGE_SIZE", default=20)
 
 FLOWER_PORT = env.int("FLOWER_PORT", default=8054)
-FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")
 
 # ---------------------------------------------------------------------------
 # Security. Always on: no framing, no MIME sniffing, small request bodies.

@@ -1,13 +1,20 @@
-"""The seed's tasks. Copy `long_running_task` to see how a task reports progress."""
+"""The project's tasks. Copy `long_running_task` to see how a task reports progress.
+
+`long_running_task` and `parallel_demo` are listed in PROGRESS_TASKS, so the page and
+POST /tasks/ can start them; each declares its arguments with a small Django form.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from celery import shared_task
+from celery import chord, shared_task
+from celery.canvas import Signature
+from django import forms
 
-from progress.recorder import progress
+from progress import progress
+from progress.registry import progress_form
 
 
 @shared_task
@@ -16,6 +23,16 @@ def demo_task() -> str:
     return "pong"
 
 
+class LongRunningForm(forms.Form):
+    """The arguments POST /tasks/ accepts for long_running_task, with their bounds."""
+
+    steps = forms.IntegerField(min_value=1, max_value=1000, initial=100, required=False)
+    delay = forms.FloatField(
+        min_value=0, max_value=2, initial=0.1, required=False, help_text="seconds per step"
+    )
+
+
+@progress_form(LongRunningForm, label="Long running task")
 @shared_task
 def long_running_task(steps: int = 100, delay: float = 0.1) -> dict[str, Any]:
     """Count to `steps`, one `progress.set` and one short sleep per step.
@@ -30,14 +47,32 @@ def long_running_task(steps: int = 100, delay: float = 0.1) -> dict[str, Any]:
 
 
 @shared_task
-def failing_task(message: str = "Something went wrong") -> None:
-    """Fail at once: shows how a task's error reaches its owner (state FAILURE)."""
-    raise ValueError(message)
+def count_part(part: int, steps: int = 20, delay: float = 0.1) -> int:
+    """One part of `parallel_demo`: count to `steps`, reporting progress as it goes."""
+    for i in range(1, steps + 1):
+        progress.set(i, total=steps, message=f"Part {part}: step {i} of {steps}")
+        time.sleep(delay)
+    return steps
 
 
-@shared_task(bind=True, max_retries=2, default_retry_delay=1)
-def flaky_task(self: Any, fail_times: int = 1) -> str:
-    """Fail `fail_times` times, retrying after one second each (state RETRY), then succeed."""
-    if self.request.retries < fail_times:
-        raise self.retry(exc=ConnectionError("the service did not answer"))
-    return f"succeeded on attempt {self.request.retries + 1}"
+@shared_task
+def sum_parts(counts: list[int]) -> dict[str, Any]:
+    """The chord callback of `parallel_demo`: what the parts did, added up."""
+    return {"parts": len(counts), "steps": sum(counts)}
+
+
+class ParallelForm(forms.Form):
+    """The arguments of parallel_demo."""
+
+    parts = forms.IntegerField(min_value=1, max_value=8, initial=4, required=False)
+    steps = forms.IntegerField(min_value=1, max_value=1000, initial=20, required=False)
+    delay = forms.FloatField(min_value=0, max_value=2, initial=0.1, required=False)
+
+
+@progress_form(ParallelForm, label="Parallel demo")
+def parallel_demo(parts: int = 4, steps: int = 20, delay: float = 0.1) -> Signature[Any]:
+    """A group of `parts` subtasks with a chord callback: one task id, one aggregated bar."""
+    return chord(
+        [count_part.s(part, steps=steps, delay=delay) for part in range(1, parts + 1)],
+        sum_parts.s(),
+    )

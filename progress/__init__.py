@@ -1,1 +1,23 @@
-"""Live task progress: `progress.set()` in a Celery task → Redis → Channels → the page."""
+"""Live task progress: `progress.set()` in any Celery task → Redis → Channels → the page.
+
+from progress import progress          # inside a task: progress.set(i, total=n)
+from progress import start             # in a view: start(signature, owner=request)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so that `import progress` (as Django loads the app) stays light
+    # and touches no models before the app registry is ready.
+    if name == "progress":
+        from .recorder import progress
+
+        return progress
+    if name == "start":
+        from .services import start
+
+        return start
+    raise AttributeError(f"module 'progress' has no attribute {name!r}")

@@ -4,9 +4,15 @@ from django.apps import AppConfig
 
 
 class ProgressConfig(AppConfig):
-    """Connects the Celery signal handlers that record start and terminal states."""
+    """Connects the task lifecycle to Celery's signals and a login to its session's tasks."""
 
     name = "progress"
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401
+        from django.contrib.auth.signals import user_logged_in
+
+        from . import lifecycle  # noqa: F401  (connects the Celery signal handlers)
+        from .owners import on_login
+
+        user_logged_in.connect(on_login, dispatch_uid="progress.owners.on_login")

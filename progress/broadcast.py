@@ -16,7 +16,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from .store import Snapshot
+from .snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,11 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, WebsocketConsumer
 
-from . import services, store
+from . import owners, services, store
 from .broadcast import group_name
 from .layers import LOST_ERRORS
+from .live import live_fields
+from .snapshot import PENDING, TERMINAL_STATES, Snapshot, Stored, is_valid_task_id, public
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
     task_id: str
     last_seq: int = 0
     live: dict[str, Any] | None = None
-    created: float | None = None
+    stored: Stored
     refresher: asyncio.Task[None] | None = None
     accepted: bool = False
     joined: bool = False
@@ -41,7 +43,7 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
-        if not store.is_valid_task_id(self.task_id):
+        if not is_valid_task_id(self.task_id):
             await self.refuse(CLOSE_NOT_FOUND)
             return
         try:
@@ -55,9 +57,9 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
         snapshot = await self.read_snapshot()
         owner, is_staff = await self.reader()
         if snapshot is None:
-            await self.refuse(CLOSE_NOT_FOUND)
+            await self.send_from_history(owner=owner, is_staff=is_staff)
             return
-        if not services.may_read(snapshot, owner=owner, is_staff=is_staff):
+        if not owners.may_read(snapshot, owner=owner, is_staff=is_staff):
             await self.refuse(CLOSE_FORBIDDEN)
             return
         # Join, then read again: a change between the first read and the join is not
@@ -66,12 +68,25 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
         self.joined = True
         snapshot = await self.read_snapshot() or snapshot
         await self.accept()
-        self.created = snapshot.get("created")
-        await self.send_snapshot(store.public(snapshot))
-        if snapshot["state"] not in store.TERMINAL_STATES:
+        self.stored = snapshot
+        await self.send_snapshot(public(snapshot))
+        if snapshot["state"] not in TERMINAL_STATES:
             self.refresher = asyncio.create_task(self.refresh_live_fields())
 
-    async def read_snapshot(self) -> store.Snapshot | None:
+    async def send_from_history(self, *, owner: str | None, is_staff: bool) -> None:
+        """Redis has no snapshot: a finished task's comes from the history, then close."""
+        snapshot = await database_sync_to_async(services.snapshot)(
+            task_id=self.task_id, owner=owner, is_staff=is_staff
+        )
+        if snapshot is None:
+            await self.refuse(CLOSE_NOT_FOUND)
+            return
+        await self.accept()
+        self.closing = True
+        await self.send_json(snapshot)
+        await self.close()
+
+    async def read_snapshot(self) -> Stored | None:
         return await sync_to_async(store.read, thread_sensitive=False)(task_id=self.task_id)
 
     async def disconnect(self, code: int) -> None:
@@ -102,26 +117,25 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
             self.closing = True
             await self.close(code=CLOSE_SOURCE_LOST)
 
-    async def send_snapshot(self, snapshot: store.Snapshot) -> None:
+    async def send_snapshot(self, snapshot: Snapshot) -> None:
         if snapshot["seq"] <= self.last_seq:
             return  # an older message overtaken by a newer one
         self.last_seq = snapshot["seq"]
         self.last_snapshot = snapshot
         # Read the live fields on the first snapshot, and once more when the task leaves
         # the queue (no position, its own message); the refresher keeps them fresh.
-        if self.live is None or (snapshot["state"] != store.PENDING and "message" in self.live):
+        if self.live is None or (snapshot["state"] != PENDING and "message" in self.live):
             self.live = await self.live_fields(snapshot)
         await self.send_json({**snapshot, **self.live})
-        if snapshot["state"] in store.TERMINAL_STATES:
+        if snapshot["state"] in TERMINAL_STATES:
             if self.refresher is not None and self.refresher is not asyncio.current_task():
                 self.refresher.cancel()
             await self.close()
 
-    async def live_fields(self, snapshot: store.Snapshot) -> dict[str, Any]:
+    async def live_fields(self, snapshot: Snapshot) -> dict[str, Any]:
         """workers_online, queue_position and, while queued, why (one Redis round trip)."""
-        return await sync_to_async(services.task_live_fields, thread_sensitive=False)(
-            task_id=self.task_id, state=snapshot["state"], created=self.created
-        )
+        stored: Stored = {**self.stored, "state": snapshot["state"]}
+        return await sync_to_async(live_fields, thread_sensitive=False)(stored)
 
     async def refresh_live_fields(self) -> None:
         """Each period: catch up on a change whose message was lost (the stored seq is
@@ -137,8 +151,8 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
                 if stored_seq is not None and stored_seq > self.last_seq:
                     newer = await self.read_snapshot()
                     if newer is not None:
-                        await self.send_snapshot(store.public(newer))
-                    if self.closing or newer is None or newer["state"] in store.TERMINAL_STATES:
+                        await self.send_snapshot(public(newer))
+                    if self.closing or newer is None or newer["state"] in TERMINAL_STATES:
                         return
                     continue
                 live = await self.live_fields(snapshot)
@@ -161,7 +175,7 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
     def reader(self) -> tuple[str | None, bool]:
         user = self.scope.get("user")
         session = self.scope.get("session")
-        owner = services.existing_owner(user=user, session=session) if session is not None else None
+        owner = owners.existing_owner(user=user, session=session)
         return owner, bool(user is not None and user.is_staff)
 
 

@@ -1,12 +1,17 @@
-"""`progress.set()`: report a task's progress from inside a Celery task.
+"""`progress.set()`: report a task's progress from inside any Celery task.
 
-    from progress.recorder import progress
+    from progress import progress
 
     @shared_task
     def resize_photos(ids):
         for i, photo_id in enumerate(ids, start=1):
             resize(photo_id)
             progress.set(i, total=len(ids), message=f"Photo {i}")
+
+It works however the task was sent (`.delay()`, `apply_async`, a chain, a group, beat):
+a task started through `progress.start` already has a snapshot with its owner; any
+other task gets one on its first call, with no owner (only staff may read it).
+A task that never calls it costs nothing.
 
 Calls are coalesced: at most one write to Redis (and one WebSocket message) per
 `PROGRESS_PUBLISH_INTERVAL` (50 ms) per task, however tight the loop. The latest
@@ -27,9 +32,11 @@ from typing import Any
 
 from celery import current_task
 from celery.exceptions import Ignore
-from django.conf import settings
 
-from . import broadcast, store
+from . import changes, store
+from .conf import conf
+from .snapshot import PROGRESS
+from .tracking import tracking
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +52,16 @@ class TaskCancelled(Ignore):
 class Recorder:
     """Coalesces the progress of one task run into a bounded number of writes."""
 
-    def __init__(self, task_id: str, *, interval: float) -> None:
+    def __init__(
+        self, task_id: str, *, name: str = "", parent: str | None = None, interval: float
+    ) -> None:
         self.task_id = task_id
+        self.name = name
+        self.parent = parent
         self.interval = interval
-        self.writes = 0
         self.cancelled = False
+        self.closed = False
+        self.total: float | None = None
         self._lock = threading.Lock()
         self._pending: dict[str, Any] | None = None
         self._next_at = 0.0
@@ -60,12 +72,8 @@ class Recorder:
         if self.cancelled:
             raise TaskCancelled(f"task {self.task_id} was cancelled")
         with self._lock:
-            self._pending = {
-                "state": store.PROGRESS,
-                "current": current,
-                "total": total,
-                "message": message,
-            }
+            self.total = total
+            self._pending = {"current": current, "total": total, "message": message}
             now = time.monotonic()
             if now >= self._next_at:
                 self._flush_locked(now)
@@ -92,6 +100,7 @@ class Recorder:
     def close(self) -> None:
         """Stop the trailing timer and write what is pending: called when the task ends."""
         with self._lock:
+            self.closed = True
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
@@ -101,19 +110,26 @@ class Recorder:
     def _flush_locked(self, now: float) -> None:
         fields = self._pending
         assert fields is not None
+        # A task nobody started here gets its snapshot on its first write.
+        create_as = store.new_snapshot(
+            task_id=self.task_id,
+            name=self.name,
+            owner="",
+            started_at=store.now_iso(),
+            message="",
+        )
         try:
-            snapshot = store.update(task_id=self.task_id, **fields)
+            stored = changes.record(
+                self.task_id, parent=self.parent, create_as=create_as, state=PROGRESS, **fields
+            )
         except Exception:  # Redis away: the task goes on, progress resumes when it is back
             logger.warning("could not store progress of %s", self.task_id, exc_info=True)
             self._next_at = now + RETRY_WRITE_AFTER  # keep the value for the next try
             return
         self._pending = None
         self._next_at = now + self.interval
-        self.writes += 1
-        if snapshot is None:  # refused: the task is cancelled (or already ended)
+        if stored is None:  # refused: the task is cancelled (or already ended)
             self.cancelled = True
-        else:
-            broadcast.send_snapshot(store.public(snapshot))
 
 
 _recorders: dict[str, Recorder] = {}
@@ -133,30 +149,30 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def recorder_for(task_id: str) -> Recorder:
-    """The recorder of a running task, made on first use."""
-    with _recorders_lock:
-        recorder = _recorders.get(task_id)
-        if recorder is None:
-            recorder = Recorder(task_id, interval=settings.PROGRESS_PUBLISH_INTERVAL)
-            _recorders[task_id] = recorder
-        return recorder
-
-
-def enter_task(task_id: str, *, cancelled: bool = False) -> None:
+def enter_task(
+    task_id: str, *, name: str = "", parent: str | None = None, cancelled: bool = False
+) -> Recorder:
     """A task starts in this thread: `progress.set` now reports for it."""
-    recorder = recorder_for(task_id)
+    recorder = Recorder(task_id, name=name, parent=parent, interval=conf.PROGRESS_PUBLISH_INTERVAL)
     recorder.cancelled = cancelled
+    with _recorders_lock:
+        _recorders[task_id] = recorder
     _local.recorder = recorder
+    return recorder
+
+
+def has_recorder(task_id: str) -> bool:
+    """Whether the task has reported progress (or was entered) in this process."""
+    return task_id in _recorders
 
 
 def close_recorder(task_id: str) -> Recorder | None:
     """Flush and forget a task's recorder (the task has ended); returns it, if any."""
     with _recorders_lock:
         recorder = _recorders.pop(task_id, None)
-    if getattr(_local, "recorder", None) is recorder:
-        _local.recorder = None
     if recorder is not None:
+        if getattr(_local, "recorder", None) is recorder:
+            _local.recorder = None
         recorder.close()
     return recorder
 
@@ -167,12 +183,27 @@ class CurrentTaskProgress:
     def set(self, current: float, total: float = 100, message: str = "") -> None:
         """Report `current` out of `total`; a no-op outside a worker (a direct call)."""
         recorder: Recorder | None = getattr(_local, "recorder", None)
-        if recorder is None:
-            task_id = getattr(getattr(current_task, "request", None), "id", None)
-            if not task_id:
+        if recorder is None or recorder.closed:
+            recorder = self._recorder_of_current_task()
+            if recorder is None:
                 return
-            recorder = _local.recorder = recorder_for(task_id)
         recorder.set(current, total, message)
+
+    @staticmethod
+    def _recorder_of_current_task() -> Recorder | None:
+        """The first call in a task that was not started through the API."""
+        task = current_task
+        request = getattr(task, "request", None)
+        task_id = getattr(request, "id", None)
+        if not task_id:
+            return None
+        with _recorders_lock:
+            recorder = _recorders.get(task_id)
+        if recorder is None:
+            header = tracking(request) or {}
+            recorder = enter_task(task_id, name=task.name, parent=header.get("parent"))
+        _local.recorder = recorder
+        return recorder
 
 
 progress = CurrentTaskProgress()

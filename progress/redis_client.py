@@ -6,7 +6,8 @@ import os
 import threading
 
 import redis
-from django.conf import settings
+
+from .conf import conf
 
 _lock = threading.Lock()
 _client: redis.Redis | None = None
@@ -27,9 +28,9 @@ def get_redis() -> redis.Redis:
     global _client, _client_pid
     with _lock:
         if _client is None or _client_pid != os.getpid():
-            timeout = settings.REDIS_SOCKET_TIMEOUT
+            timeout = conf.REDIS_SOCKET_TIMEOUT
             _client = redis.Redis.from_url(
-                settings.REDIS_URL,
+                conf.REDIS_URL,
                 decode_responses=True,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,

@@ -1,106 +1,196 @@
-"""Starting tasks and reading snapshots on behalf of an owner (a session or a user).
+"""Starting, reading, listing and cancelling tasks on behalf of an owner.
 
-Views and the WebSocket consumer call these; they never touch Redis themselves.
+`start` is the public Python API (`progress.start(signature, owner=request)`): the same
+path POST /tasks/ takes, owner and per-owner limit included. Views and the WebSocket
+consumer call these functions; they never touch Redis or the history themselves.
 """
 
 from __future__ import annotations
 
 import contextlib
-import secrets
 import uuid
 from typing import Any
 
-from celery import current_app
-from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.contrib.sessions.backends.base import SessionBase
+from celery import chord, current_app, group
+from celery.canvas import Signature
+from django.core.paginator import Paginator
+from django.http import HttpRequest
 
-from diagnostics import queues
-from diagnostics.live import live_fields
-from django_starter.tasks import long_running_task
+from . import changes, history, owners, store
+from .conf import conf
+from .live import with_live_fields
+from .snapshot import (
+    FAILURE,
+    PENDING,
+    REVOKED,
+    TERMINAL_STATES,
+    Child,
+    Snapshot,
+    Stored,
+    is_valid_task_id,
+)
+from .tracking import Tracking, headers
 
-from . import broadcast, store
 
-SESSION_OWNER_KEY = "progress_owner"
+def start(
+    signature: Signature,
+    *,
+    owner: HttpRequest | str,
+    name: str | None = None,
+    kwargs: dict[str, Any] | None = None,
+    limit: int | None = None,
+) -> Snapshot:
+    """Send a task, group or chord with a snapshot that `owner` (a request) may follow.
 
-
-def owner_for(*, user: AbstractBaseUser | AnonymousUser | None, session: SessionBase) -> str:
-    """Who owns tasks started now: the logged-in user, else this browser session.
-
-    A session gets a random owner token on its first task, kept in the session data
-    so that it survives a login's session-key rotation.
+    Returns the queued snapshot (one task id, also for a group or chord: its bar
+    aggregates the subtasks). Raises store.TooManyTasks when the owner already has
+    PROGRESS_MAX_ACTIVE_TASKS unfinished tasks (`limit` overrides it).
     """
-    if user is not None and user.is_authenticated:
-        return f"user:{user.pk}"
-    token = session.get(SESSION_OWNER_KEY)
-    if not token:
-        token = secrets.token_urlsafe(16)
-        session[SESSION_OWNER_KEY] = token
-    return f"session:{token}"
-
-
-def existing_owner(
-    *, user: AbstractBaseUser | AnonymousUser | None, session: SessionBase
-) -> str | None:
-    """The owner identity of this request, without creating one (None for a new session)."""
-    if user is not None and user.is_authenticated:
-        return f"user:{user.pk}"
-    token = session.get(SESSION_OWNER_KEY)
-    return f"session:{token}" if token else None
-
-
-def may_read(snapshot: store.Snapshot, *, owner: str | None, is_staff: bool) -> bool:
-    """Only the task's owner, and staff, may see a task."""
-    return is_staff or (owner is not None and snapshot.get("owner") == owner)
-
-
-def task_live_fields(*, task_id: str, state: str, created: float | None) -> dict[str, Any]:
-    """`workers_online`, `queue_position` and, while queued, a `message` saying why it waits."""
-    return live_fields(
-        task_id=task_id, state=state, created=created, task_name=long_running_task.name
-    )
-
-
-def with_live_fields(snapshot: store.Snapshot) -> dict[str, Any]:
-    """The public snapshot plus its live fields (one Redis round trip)."""
-    data = store.public(snapshot)
-    data.update(
-        task_live_fields(
-            task_id=data["task_id"], state=data["state"], created=snapshot.get("created")
-        )
-    )
-    return data
-
-
-def task_start(*, owner: str, steps: int = 100) -> dict[str, Any]:
-    """Record a new `long_running_task` for `owner` and send it to the broker.
-
-    Raises store.TooManyTasks when the owner is at PROGRESS_MAX_ACTIVE_TASKS unfinished tasks.
-    """
+    owner_id = owners.resolve(owner)
+    limit = conf.PROGRESS_MAX_ACTIVE_TASKS if limit is None else limit
+    if isinstance(signature, group | chord):
+        return _start_group(signature, owner=owner_id, name=name, kwargs=kwargs, limit=limit)
     task_id = str(uuid.uuid4())
-    snapshot = store.create(task_id=task_id, owner=owner, limit=settings.PROGRESS_MAX_ACTIVE_TASKS)
-    # Counted in its queue before it is sent, so the worker's start always finds it.
-    queue = queues.queue_for(long_running_task.name)
-    queues.enqueue(task_id=task_id, queue=queue)
+    name = name or str(signature.task)
+    stored = store.create(
+        store.new_snapshot(task_id=task_id, name=name, owner=owner_id, queue=_queue(signature)),
+        limit=limit,
+    )
+    history.created(stored, kwargs=kwargs if kwargs is not None else signature.kwargs)
+    _send(
+        task_id,
+        lambda: signature.apply_async(
+            task_id=task_id, headers=headers(signature.options, Tracking())
+        ),
+    )
+    return with_live_fields(stored)
+
+
+def _start_group(
+    canvas: group | chord,
+    *,
+    owner: str,
+    name: str | None,
+    kwargs: dict[str, Any] | None,
+    limit: int | None,
+) -> Snapshot:
+    """One snapshot for the whole group (its id is the chord callback's), one per subtask."""
+    task_id = str(uuid.uuid4())
+    members = canvas.tasks
+    body = canvas.body if isinstance(canvas, chord) else None
+    subtasks = [member.clone() for member in members]
+    children: list[Child] = []
+    for subtask in subtasks:
+        child_id = str(uuid.uuid4())
+        subtask.set(task_id=child_id, headers=headers(subtask.options, Tracking(parent=task_id)))
+        children.append(
+            {
+                "task_id": child_id,
+                "name": str(subtask.task),
+                "state": PENDING,
+                "current": 0,
+                "total": 100,
+                "percent": 0,
+            }
+        )
+    label = name or (str(body.task) if body is not None else f"group of {len(children)}")
+    stored = store.create(
+        store.new_snapshot(
+            task_id=task_id,
+            name=label,
+            owner=owner,
+            children=children,
+            callback=body is not None,
+        ),
+        limit=limit,
+    )
+    for child in children:  # subtasks are tracked, but only their group counts for the owner
+        store.create(
+            store.new_snapshot(
+                task_id=child["task_id"], name=child["name"], owner=owner, parent=task_id
+            ),
+            indexed=False,
+        )
+    history.created(stored, kwargs=kwargs)
+    if body is not None:
+        callback = body.clone()
+        callback.set(task_id=task_id, headers=headers(callback.options, Tracking(callback=True)))
+        _send(task_id, lambda: chord(subtasks, callback).apply_async())
+    else:
+        _send(task_id, lambda: group(subtasks).apply_async())
+    return with_live_fields(stored)
+
+
+def _queue(signature: Signature) -> str:
+    """The queue Celery routes the task to (its own option, task_routes, or the default)."""
+    queue = signature.options.get("queue")
+    if queue:
+        return str(queue)
+    route = current_app.amqp.router.route(dict(signature.options), str(signature.task))
+    return str(route["queue"].name)
+
+
+def _send(task_id: str, send: Any) -> None:
+    """Hand the task to the broker; if it refuses, the snapshot says so (never PENDING)."""
     try:
-        long_running_task.apply_async(kwargs={"steps": steps}, task_id=task_id)
+        send()
     except Exception:
         with contextlib.suppress(Exception):
-            queues.dequeue(task_id=task_id, queues={queue})
-        # Not queued: never leave a PENDING bar that nothing will ever move.
-        with contextlib.suppress(Exception):
-            store.update(
-                task_id=task_id,
-                state=store.FAILURE,
+            changes.record(
+                task_id,
+                state=FAILURE,
                 message="Not queued",
                 error="The broker did not accept the task.",
+                finished_at=store.now_iso(),
             )
         raise
-    return with_live_fields(snapshot)
 
 
-def task_cancel(*, task_id: str, owner: str | None, is_staff: bool) -> dict[str, Any] | None:
-    """Cancel a queued or running task; None when unknown, malformed or not this reader's.
+def snapshot(*, task_id: str, owner: str | None, is_staff: bool) -> Snapshot | None:
+    """The task's snapshot for this reader (from Redis, else the history), or None when
+    the id is unknown, malformed or not theirs."""
+    if not is_valid_task_id(task_id):
+        return None
+    stored = store.read(task_id=task_id)
+    if stored is not None:
+        return with_live_fields(stored) if _readable(stored, owner, is_staff) else None
+    run = history.find(task_id)
+    if run is None or not owners.may_read({"owner": run.owner}, owner=owner, is_staff=is_staff):
+        return None
+    return history.snapshot_of(run)
+
+
+def _readable(stored: Stored, owner: str | None, is_staff: bool) -> bool:
+    return owners.may_read(stored, owner=owner, is_staff=is_staff)
+
+
+def task_list(*, owner: str | None, is_staff: bool, everyone: bool, page: int) -> dict[str, Any]:
+    """A page of the reader's tasks, newest first, live from Redis where it still has them."""
+    if everyone and is_staff:
+        runs = history.runs(owner=None)
+    elif owner:
+        runs = history.runs(owner=owner)
+    else:
+        runs = history.runs(owner="").none()
+    paginator = Paginator(runs, conf.PROGRESS_PAGE_SIZE)
+    current = paginator.get_page(page)
+    rows = list(current.object_list)
+    live = store.read_many([run.task_id for run in rows])
+    tasks = [
+        with_live_fields(live[run.task_id]) if run.task_id in live else history.snapshot_of(run)
+        for run in rows
+    ]
+    return {
+        "tasks": tasks,
+        "page": current.number,
+        "pages": paginator.num_pages,
+        "count": paginator.count,
+        "next_page": current.next_page_number() if current.has_next() else None,
+    }
+
+
+def cancel(*, task_id: str, owner: str | None, is_staff: bool) -> Snapshot | None:
+    """Cancel a queued or running task (or group); None when unknown or not this reader's.
 
     The store says REVOKED first, so the page and WebSocket see it at once and a worker
     that starts the task later finds it cancelled. A live worker drops it from its queue;
@@ -108,30 +198,15 @@ def task_cancel(*, task_id: str, owner: str | None, is_staff: bool) -> dict[str,
     the pool process, which may be running another task by then.) A finished task is
     left as it is.
     """
-    snapshot = _readable(task_id=task_id, owner=owner, is_staff=is_staff)
-    if snapshot is None:
+    if not is_valid_task_id(task_id):
         return None
-    if snapshot["state"] not in store.TERMINAL_STATES:
-        revoked = store.update(task_id=task_id, state=store.REVOKED, message="Cancelled")
-        if revoked is not None:
-            broadcast.send_snapshot(store.public(revoked))
-        current_app.control.revoke(task_id)
-        queues.dequeue(task_id=task_id, queues={queues.queue_for(long_running_task.name)})
-        snapshot = revoked or store.read(task_id=task_id) or snapshot
-    return with_live_fields(snapshot)
-
-
-def task_snapshot(*, task_id: str, owner: str | None, is_staff: bool) -> dict[str, Any] | None:
-    """The task's snapshot for this reader, or None when unknown, malformed or not theirs."""
-    snapshot = _readable(task_id=task_id, owner=owner, is_staff=is_staff)
-    return with_live_fields(snapshot) if snapshot is not None else None
-
-
-def _readable(*, task_id: str, owner: str | None, is_staff: bool) -> store.Snapshot | None:
-    """The stored snapshot when the id is well formed, known, and this reader's to see."""
-    if not store.is_valid_task_id(task_id):
-        return None
-    snapshot = store.read(task_id=task_id)
-    if snapshot is None or not may_read(snapshot, owner=owner, is_staff=is_staff):
-        return None
-    return snapshot
+    stored = store.read(task_id=task_id)
+    if stored is None or not _readable(stored, owner, is_staff):
+        return snapshot(task_id=task_id, owner=owner, is_staff=is_staff)
+    if stored["state"] not in TERMINAL_STATES:
+        ids = [task_id] + [child["task_id"] for child in store.children_of(stored)]
+        for each in ids:
+            changes.record(each, state=REVOKED, message="Cancelled", finished_at=store.now_iso())
+        current_app.control.revoke(ids)
+        stored = store.read(task_id=task_id) or stored
+    return with_live_fields(stored)

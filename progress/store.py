@@ -1,122 +1,169 @@
-"""Task snapshots in Redis: every read and write of progress state happens here.
+"""Task snapshots in Redis: every read and write of live progress state happens here.
 
-A snapshot is one Redis hash per task. Each write bumps its `seq` atomically, so
-clients can drop messages that arrive out of order. Once a task has reached a
-terminal state, later writes (a late coalesced progress value, say) are refused.
+A snapshot is one Redis hash per task, each value JSON-encoded. Every write bumps its
+`seq` atomically, so clients can drop messages that arrive out of order, and once a
+task has reached a terminal state later writes (a late coalesced value, say) are
+refused. A subtask of a group also folds its progress into its parent's hash, in the
+same script, so the group's aggregate can never miss or double-count a child.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
+from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-from django.conf import settings
-
+from .conf import conf
 from .redis_client import get_redis
+from .snapshot import PENDING, Child, Stored, percent_of
 
-PENDING: Final = "PENDING"
-STARTED: Final = "STARTED"
-PROGRESS: Final = "PROGRESS"
-RETRY: Final = "RETRY"
-SUCCESS: Final = "SUCCESS"
-FAILURE: Final = "FAILURE"
-REVOKED: Final = "REVOKED"
-TERMINAL_STATES: Final = frozenset({SUCCESS, FAILURE, REVOKED})
+KEY_PREFIX: Final = "progress:task:"
 
-# Fields a client sees; `owner` and `created` stay private.
-PUBLIC_FIELDS: Final = (
-    "task_id",
-    "state",
-    "current",
-    "total",
-    "percent",
-    "message",
-    "result",
-    "error",
-    "seq",
-)
+_TERMINAL_LUA = """
+local function terminal(state)
+  return state == '"SUCCESS"' or state == '"FAILURE"' or state == '"REVOKED"'
+end
+"""
 
-# Celery task ids are UUIDs; anything else is refused before it reaches Redis.
-TASK_ID_RE: Final = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-
-Snapshot = dict[str, Any]
-
-# KEYS[1] snapshot hash; ARGV[1] ttl; ARGV[2..] field/value pairs (values JSON-encoded).
-# Returns the hash, or nil when refused: the task is unknown (only `create` makes
-# snapshots, so tasks started elsewhere cost nothing here) or already terminal.
-_UPDATE = """
+# KEYS[1] the task's hash, KEYS[2] its parent's hash (any key when it has none).
+# ARGV[1] ttl, ARGV[2] '1' to create a missing snapshot (a task that reports progress
+# without having been started here), ARGV[3] parent id or '', ARGV[4] now (ISO, JSON),
+# ARGV[5] the key prefix, ARGV[6] n: then n values (field/value pairs used only when
+# creating), then the fields to write.
+# Returns nil when refused (unknown and not to be created, or already terminal), else
+# {created (0/1), the task's hash, the parent's hash when this change moved it}.
+_WRITE = (
+    _TERMINAL_LUA
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state or state == '"SUCCESS"' or state == '"FAILURE"' or state == '"REVOKED"' then
+local created = 0
+local n = tonumber(ARGV[6])
+if not state then
+  if ARGV[2] ~= '1' then return nil end
+  created = 1
+  redis.call('HSET', KEYS[1], 'seq', 0, unpack(ARGV, 7, 6 + n))
+elseif terminal(state) then
   return nil
 end
 redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[4], unpack(ARGV, 7 + n))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-return redis.call('HGETALL', KEYS[1])
-"""
+local out = {created, redis.call('HGETALL', KEYS[1])}
+if ARGV[3] == '' then return out end
 
-# KEYS[1] snapshot hash, KEYS[2] the owner's task index; ARGV[1] ttl, ARGV[2] the owner's
-# limit of unfinished tasks ('' for none), ARGV[3] now, ARGV[4] snapshot key prefix,
-# ARGV[5..] fields.
+-- A subtask: fold its state into the parent's `children` and aggregate.
+local pstate = redis.call('HGET', KEYS[2], 'state')
+local raw = redis.call('HGET', KEYS[2], 'children')
+if not pstate or terminal(pstate) or not raw then return out end
+local me = redis.call('HMGET', KEYS[1], 'state', 'current', 'total', 'percent', 'error', 'name')
+local children = cjson.decode(raw)
+local sum_current, sum_total, done, failed = 0, 0, 0, nil
+for _, child in ipairs(children) do
+  if child.task_id == cjson.decode(redis.call('HGET', KEYS[1], 'task_id')) then
+    child.state = cjson.decode(me[1])
+    child.current = cjson.decode(me[2])
+    child.total = cjson.decode(me[3])
+    child.percent = cjson.decode(me[4])
+    if child.state == 'FAILURE' or child.state == 'REVOKED' then
+      local why = cjson.decode(me[5])
+      if type(why) ~= 'string' then why = 'cancelled' end
+      failed = 'Subtask ' .. cjson.decode(me[6]) .. ' (' .. child.task_id .. ') '
+        .. (child.state == 'REVOKED' and 'was cancelled' or 'failed: ' .. why)
+    end
+  end
+  sum_current = sum_current + child.current
+  sum_total = sum_total + child.total
+  if child.state == 'SUCCESS' or child.state == 'FAILURE' or child.state == 'REVOKED' then
+    done = done + 1
+  end
+end
+local percent = 0
+if sum_total > 0 then
+  percent = math.max(0, math.min(100, math.floor(sum_current * 100 / sum_total)))
+end
+local fields = {'children', cjson.encode(children), 'current', cjson.encode(sum_current),
+  'total', cjson.encode(sum_total), 'percent', tostring(percent), 'updated_at', ARGV[4]}
+if failed then
+  for _, v in ipairs({'state', '"FAILURE"', 'message', '"Failed"', 'error', cjson.encode(failed),
+      'finished_at', ARGV[4]}) do table.insert(fields, v) end
+elseif done == #children and redis.call('HGET', KEYS[2], 'callback') ~= 'true' then
+  local results = {}
+  for i, child in ipairs(children) do
+    results[i] = redis.call('HGET', ARGV[5] .. child.task_id, 'result') or 'null'
+  end
+  for _, v in ipairs({'state', '"SUCCESS"', 'message', '"Done"', 'percent', '100',
+      'result', '[' .. table.concat(results, ',') .. ']', 'finished_at', ARGV[4]}) do
+    table.insert(fields, v)
+  end
+else
+  local word = done .. ' of ' .. #children .. ' subtasks done'
+  if done == #children then word = 'combining the results' end
+  if pstate == '"PENDING"' or pstate == '"STARTED"' or pstate == '"PROGRESS"' then
+    for _, v in ipairs({'state', '"PROGRESS"', 'message', cjson.encode('Running: ' .. word)}) do
+      table.insert(fields, v)
+    end
+    local started = redis.call('HGET', KEYS[2], 'started_at')
+    if not started or started == 'null' then
+      table.insert(fields, 'started_at'); table.insert(fields, ARGV[4])
+    end
+  end
+end
+redis.call('HINCRBY', KEYS[2], 'seq', 1)
+redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+out[3] = redis.call('HGETALL', KEYS[2])
+return out
+"""
+)
+
+# KEYS[1] the task's hash, KEYS[2] the owner's index; ARGV[1] ttl, ARGV[2] the owner's limit
+# of unfinished tasks ('' for none), ARGV[3] now (epoch), ARGV[4] key prefix, ARGV[5] '1' to
+# add the task to the owner's index ('0' for a group's subtask), ARGV[6..] fields.
 # Counting and creating in one script: parallel requests cannot pass the limit together.
 # Returns the hash, {-1} when the id exists, {-2, n} when the owner has n unfinished tasks.
-_CREATE = """
+_CREATE = (
+    _TERMINAL_LUA
+    + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
 if ARGV[2] ~= '' then
   local unfinished = 0
   for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
     local state = redis.call('HGET', ARGV[4] .. id, 'state')
-    if state and state ~= '"SUCCESS"' and state ~= '"FAILURE"' and state ~= '"REVOKED"' then
-      unfinished = unfinished + 1
-    end
+    if state and not terminal(state) then unfinished = unfinished + 1 end
   end
   if unfinished >= tonumber(ARGV[2]) then return {-2, unfinished} end
 end
-redis.call('HSET', KEYS[1], 'seq', 1, unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], 'seq', 1, unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+if ARGV[5] ~= '1' then return redis.call('HGETALL', KEYS[1]) end
 local id = string.sub(KEYS[1], string.len(ARGV[4]) + 1)
 redis.call('ZADD', KEYS[2], ARGV[3], id)
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -51)
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return redis.call('HGETALL', KEYS[1])
 """
+)
 
-KEY_PREFIX: Final = "progress:task:"
-
-
-def is_valid_task_id(task_id: str) -> bool:
-    """True for a well-formed task id (a UUID), whatever its case."""
-    return bool(TASK_ID_RE.match(task_id))
-
-
-def _key(task_id: str) -> str:
-    return f"{KEY_PREFIX}{task_id}"
-
-
-def _owner_key(owner: str) -> str:
-    return f"progress:owner:{owner}"
-
-
-def _decode(raw: list[str] | dict[str, str] | None) -> Snapshot | None:
-    if not raw:
-        return None
-    pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
-    snapshot: Snapshot = {}
-    for field, value in pairs:
-        snapshot[field] = int(value) if field == "seq" else json.loads(value)
-    return snapshot
-
-
-def _encode(fields: dict[str, Any]) -> list[str]:
-    """Field/value pairs for the scripts, with `percent` derived from current and total."""
-    if "current" in fields or "total" in fields:
-        fields.setdefault("percent", percent_of(fields.get("current", 0), fields.get("total", 0)))
-    pairs: list[str] = []
-    for field, value in fields.items():
-        pairs += [field, json.dumps(value)]
-    return pairs
+# KEYS[1] the old owner's index, KEYS[2] the new one's; ARGV[1] key prefix, ARGV[2] the new
+# owner (JSON), ARGV[3] ttl. Moves the index and rewrites the snapshots that still exist.
+_REASSIGN = """
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local moved = {}
+for i = 1, #ids, 2 do
+  if redis.call('EXISTS', ARGV[1] .. ids[i]) == 1 then
+    redis.call('HSET', ARGV[1] .. ids[i], 'owner', ARGV[2])
+  end
+  redis.call('ZADD', KEYS[2], ids[i + 1], ids[i])
+  table.insert(moved, ids[i])
+end
+redis.call('DEL', KEYS[1])
+if #moved > 0 then
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -51)
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return moved
+"""
 
 
 class TooManyTasks(Exception):
@@ -131,82 +178,166 @@ class TooManyTasks(Exception):
         self.limit = limit
 
 
-def percent_of(current: float, total: float) -> int:
-    """`current / total` as a whole percentage clamped to 0..100."""
-    if total <= 0:
-        return 0
-    return max(0, min(100, int(current * 100 // total)))
+def key(task_id: str) -> str:
+    """The Redis key of a task's snapshot."""
+    return f"{KEY_PREFIX}{task_id}"
 
 
-def create(*, task_id: str, owner: str, limit: int | None = None) -> Snapshot:
-    """Record a new queued task owned by `owner`, before it is sent to the broker.
+def owner_key(owner: str) -> str:
+    """The Redis key of an owner's index of recent task ids."""
+    return f"progress:owner:{owner}"
 
-    Raises TooManyTasks when the owner already has `limit` unfinished tasks, and
-    ValueError when the id exists.
-    """
-    now = time.time()
-    fields = {
+
+def now_iso() -> str:
+    """The current time as the snapshots write it: ISO 8601, UTC, microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _decode(raw: list[str] | dict[str, str] | None) -> Stored | None:
+    if not raw:
+        return None
+    pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
+    stored: dict[str, Any] = {}
+    for field, value in pairs:
+        stored[field] = int(value) if field == "seq" else json.loads(value)
+    return cast(Stored, stored)
+
+
+def _encode(fields: dict[str, Any]) -> list[str]:
+    """Field/value pairs for the scripts, with `percent` derived from current and total."""
+    if "current" in fields and "total" in fields:
+        fields.setdefault("percent", percent_of(fields["current"], fields["total"]))
+    pairs: list[str] = []
+    for field, value in fields.items():
+        pairs += [field, json.dumps(value)]
+    return pairs
+
+
+def new_snapshot(*, task_id: str, name: str, owner: str, **fields: Any) -> dict[str, Any]:
+    """The fields of a task that has just been created (queued, nothing done yet)."""
+    return {
         "task_id": task_id,
+        "name": name,
         "state": PENDING,
         "current": 0,
         "total": 100,
+        "percent": 0,
         "message": "Queued",
         "result": None,
         "error": None,
+        "started_at": None,
+        "updated_at": now_iso(),
+        "finished_at": None,
+        "children": None,
         "owner": owner,
-        "created": now,
+        "created": time.time(),
+        **fields,
     }
+
+
+def create(fields: dict[str, Any], *, limit: int | None = None, indexed: bool = True) -> Stored:
+    """Record a new queued task (see `new_snapshot`) before it is sent to the broker.
+
+    Raises TooManyTasks when its owner already has `limit` unfinished tasks, and
+    ValueError when the id exists. `indexed=False` (a group's subtask) keeps it out of
+    its owner's index, so only the group counts against the owner's limit.
+    """
     raw = get_redis().eval(
         _CREATE,
         2,
-        _key(task_id),
-        _owner_key(owner),
-        settings.PROGRESS_SNAPSHOT_TTL,
+        key(fields["task_id"]),
+        owner_key(fields["owner"]),
+        conf.PROGRESS_SNAPSHOT_TTL,
         "" if limit is None else limit,
-        now,
+        fields["created"],
         KEY_PREFIX,
-        *_encode(fields),
+        "1" if indexed else "0",
+        *_encode(dict(fields)),
     )
     if raw == [-1]:
-        raise ValueError(f"task {task_id} already exists")
+        raise ValueError(f"task {fields['task_id']} already exists")
     if raw and raw[0] == -2:
         raise TooManyTasks(int(limit or 0))
-    snapshot = _decode(raw)
-    assert snapshot is not None
-    return snapshot
+    stored = _decode(raw)
+    assert stored is not None
+    return stored
 
 
-def update(*, task_id: str, **fields: Any) -> Snapshot | None:
-    """Change a task's snapshot; None when it is unknown or already terminal (refused)."""
-    fields.setdefault("task_id", task_id)
+def write(
+    *,
+    task_id: str,
+    parent: str | None = None,
+    create_as: dict[str, Any] | None = None,
+    **fields: Any,
+) -> tuple[Stored, Stored | None, bool] | None:
+    """Change a task's snapshot (and its parent's aggregate, for a subtask).
+
+    Returns (the task's snapshot, the parent's when it changed, whether the snapshot was
+    created just now), or None when refused: the task is already terminal, or unknown
+    and `create_as` (the fields of a new snapshot) was not given.
+    """
+    now = json.dumps(now_iso())
+    defaults = _encode(create_as) if create_as is not None else []
     raw = get_redis().eval(
-        _UPDATE, 1, _key(task_id), settings.PROGRESS_SNAPSHOT_TTL, *_encode(fields)
+        _WRITE,
+        2,
+        key(task_id),
+        key(parent) if parent else key(task_id),
+        conf.PROGRESS_SNAPSHOT_TTL,
+        "1" if create_as is not None else "0",
+        parent or "",
+        now,
+        KEY_PREFIX,
+        len(defaults),
+        *defaults,
+        *_encode(fields),
     )
-    return _decode(raw)
+    if raw is None:
+        return None
+    stored = _decode(raw[1])
+    assert stored is not None
+    return stored, _decode(raw[2]) if len(raw) > 2 else None, bool(raw[0])
 
 
-def read(*, task_id: str) -> Snapshot | None:
+def read(*, task_id: str) -> Stored | None:
     """The task's snapshot with private fields, or None when the id is unknown."""
-    return _decode(cast("dict[str, str]", get_redis().hgetall(_key(task_id))))
+    return _decode(cast("dict[str, str]", get_redis().hgetall(key(task_id))))
+
+
+def read_many(task_ids: list[str]) -> dict[str, Stored]:
+    """The snapshots that still exist among `task_ids` (one round trip)."""
+    redis = get_redis()
+    with redis.pipeline(transaction=False) as pipe:
+        for task_id in task_ids:
+            pipe.hgetall(key(task_id))
+        found = pipe.execute()
+    return {
+        task_id: stored
+        for task_id, raw in zip(task_ids, found, strict=True)
+        if (stored := _decode(raw)) is not None
+    }
 
 
 def seq_of(*, task_id: str) -> int | None:
     """The task's current `seq` (one cheap read), or None when the id is unknown."""
-    seq = get_redis().hget(_key(task_id), "seq")
+    seq = get_redis().hget(key(task_id), "seq")
     return int(cast(str, seq)) if seq is not None else None
 
 
-def recent_task_ids(*, owner: str, limit: int = 20) -> list[str]:
-    """The owner's newest task ids, newest first, that still have a snapshot."""
-    redis = get_redis()
-    task_ids = [str(task_id) for task_id in redis.zrevrange(_owner_key(owner), 0, limit - 1)]
-    with redis.pipeline(transaction=False) as pipe:
-        for task_id in task_ids:
-            pipe.exists(_key(task_id))
-        alive = pipe.execute()
-    return [task_id for task_id, exists in zip(task_ids, alive, strict=True) if exists]
+def reassign(*, old_owner: str, new_owner: str) -> list[str]:
+    """Give every task of `old_owner` that Redis still holds to `new_owner` (a login)."""
+    moved = get_redis().eval(
+        _REASSIGN,
+        2,
+        owner_key(old_owner),
+        owner_key(new_owner),
+        KEY_PREFIX,
+        json.dumps(new_owner),
+        conf.PROGRESS_SNAPSHOT_TTL,
+    )
+    return [str(task_id) for task_id in moved]
 
 
-def public(snapshot: Snapshot) -> Snapshot:
-    """The fields of a snapshot that its owner may see."""
-    return {field: snapshot.get(field) for field in PUBLIC_FIELDS}
+def children_of(stored: Stored) -> list[Child]:
+    """The subtasks a group's snapshot lists (empty for a single task)."""
+    return list(stored.get("children") or [])

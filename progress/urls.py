@@ -8,7 +8,7 @@ app_name = "progress"
 
 urlpatterns = [
     path("", views.index, name="index"),
-    path("tasks/", views.start_task, name="task-start"),
+    path("tasks/", views.tasks, name="tasks"),
     path("tasks/<str:task_id>/", views.task_status, name="task-status"),
     path("tasks/<str:task_id>/cancel/", views.cancel_task, name="task-cancel"),
     # Anything else under tasks/ is an unknown task: JSON 404, like a foreign id.

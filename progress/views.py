@@ -1,62 +1,122 @@
-"""HTTP: the page, `POST /tasks/` and `GET /tasks/<task_id>/`."""
+"""HTTP: the page, `POST /tasks/`, `GET /tasks/`, `GET /tasks/<id>/` and cancel."""
 
 from __future__ import annotations
 
 import json
-import re
+from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from diagnostics.workers import workers_online
-
-from . import services, store
+from . import owners, registry, services, store
+from .bodies import BadBody, read_body
+from .live import live_fields
+from .snapshot import Snapshot
 
 NOT_FOUND = {"error": "No task with this id belongs to you."}
-DEFAULT_STEPS = 100
-MAX_STEPS = 1000
+RECENT_ON_PAGE = 10
+
+
+def _reader(request: HttpRequest) -> tuple[str | None, bool]:
+    owner = owners.existing_owner(user=request.user, session=request.session)
+    return owner, bool(request.user.is_staff)
 
 
 @require_GET
 @ensure_csrf_cookie
 def index(request: HttpRequest) -> HttpResponse:
-    """The page: Start Task, one bar per task of this owner."""
-    owner = services.existing_owner(user=request.user, session=request.session)
-    task_ids = store.recent_task_ids(owner=owner) if owner else []
+    """The page: a start control per listed task, one bar per task of this reader."""
+    owner, _ = _reader(request)
+    recent = services.task_list(owner=owner, is_staff=False, everyone=False, page=1)["tasks"]
+    workers = live_fields({"state": "SUCCESS"})  # type: ignore[typeddict-item]
     return render(
         request,
         "progress/index.html",
-        {"task_ids": task_ids, "workers_online": workers_online()},
+        {
+            "startable": registry.listed(),
+            "task_ids": [task["task_id"] for task in recent[:RECENT_ON_PAGE]],
+            "workers_online": workers.get("workers_online") or 0,
+        },
     )
 
 
-@require_POST
-def start_task(request: HttpRequest) -> JsonResponse:
-    """Queue `long_running_task`; answers 202 at once, worker or not."""
-    steps = read_steps(request)
-    if isinstance(steps, JsonResponse):
-        return steps
-    owner = services.owner_for(user=request.user, session=request.session)
+@require_http_methods(["GET", "POST"])
+def tasks(request: HttpRequest) -> JsonResponse:
+    """GET: the reader's tasks, newest first (`?page=`, staff `?all=1`). POST: start one."""
+    if request.method == "POST":
+        return start_task(request)
+    owner, is_staff = _reader(request)
     try:
-        data = services.task_start(owner=owner, steps=steps)
+        page = int(request.GET.get("page", "1"))
+    except ValueError:
+        return JsonResponse({"error": "page must be a whole number."}, status=400)
+    data = services.task_list(
+        owner=owner, is_staff=is_staff, everyone=request.GET.get("all") == "1", page=page
+    )
+    return JsonResponse(data)
+
+
+def start_task(request: HttpRequest) -> JsonResponse:
+    """Start a listed task with validated arguments; answers 202 at once, worker or not."""
+    try:
+        body = read_body(request)
+        entry = registry.find(_task_name(body))
+        kwargs = entry.clean(_kwargs(body))
+    except BadBody as error:
+        return JsonResponse({"error": str(error)}, status=error.status)
+    except registry.NotStartable as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    try:
+        data = services.start(
+            entry.signature(kwargs), owner=request, name=entry.name, kwargs=kwargs
+        )
     except store.TooManyTasks as error:
         return JsonResponse({"error": str(error), "limit": error.limit}, status=429)
+    return JsonResponse(_with_urls(data), status=202)
+
+
+def _task_name(body: dict[str, Any]) -> str | None:
+    name = body.get("task")
+    if name is None or name == "":
+        return None
+    if not isinstance(name, str):
+        raise BadBody('"task" must be a task name (a string).')
+    return name
+
+
+def _kwargs(body: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` (an object, or its JSON in a form field); else the body's other fields."""
+    kwargs = body.get("kwargs")
+    if kwargs is None:
+        return {key: value for key, value in body.items() if key != "task"}
+    if isinstance(kwargs, str):
+        try:
+            kwargs = json.loads(kwargs)
+        except ValueError as error:
+            raise BadBody('"kwargs" is not valid JSON.') from error
+    if not isinstance(kwargs, dict):
+        raise BadBody('"kwargs" must be an object, e.g. {"steps": 20}.')
+    return kwargs
+
+
+def _with_urls(data: Snapshot) -> dict[str, Any]:
     task_id = data["task_id"]
-    data["ws_url"] = f"/ws/progress/{task_id}/"
-    data["status_url"] = reverse("progress:task-status", args=[task_id])
-    return JsonResponse(data, status=202)
+    return {
+        **data,
+        "ws_url": f"/ws/progress/{task_id}/",
+        "status_url": reverse("progress:task-status", args=[task_id]),
+    }
 
 
 @require_GET
 def task_status(request: HttpRequest, task_id: str) -> JsonResponse:
     """One task's snapshot; 404 for an unknown, malformed or foreign id."""
-    owner = services.existing_owner(user=request.user, session=request.session)
-    data = services.task_snapshot(task_id=task_id, owner=owner, is_staff=request.user.is_staff)
+    owner, is_staff = _reader(request)
+    data = services.snapshot(task_id=task_id, owner=owner, is_staff=is_staff)
     if data is None:
         return JsonResponse(NOT_FOUND, status=404)
     return JsonResponse(data)
@@ -65,8 +125,8 @@ def task_status(request: HttpRequest, task_id: str) -> JsonResponse:
 @require_POST
 def cancel_task(request: HttpRequest, task_id: str) -> JsonResponse:
     """Cancel one of your tasks (queued or running); 404 for an unknown or foreign id."""
-    owner = services.existing_owner(user=request.user, session=request.session)
-    data = services.task_cancel(task_id=task_id, owner=owner, is_staff=request.user.is_staff)
+    owner, is_staff = _reader(request)
+    data = services.cancel(task_id=task_id, owner=owner, is_staff=is_staff)
     if data is None:
         return JsonResponse(NOT_FOUND, status=404)
     return JsonResponse(data)
@@ -75,27 +135,6 @@ def cancel_task(request: HttpRequest, task_id: str) -> JsonResponse:
 def task_not_found(request: HttpRequest) -> JsonResponse:
     """Any other path under /tasks/: the same 404 JSON as an unknown task id."""
     return JsonResponse(NOT_FOUND, status=404)
-
-
-def read_steps(request: HttpRequest) -> int | JsonResponse:
-    """The optional `steps` of POST /tasks/ (form field or JSON), or a 400/413 answer."""
-    try:
-        if request.content_type == "application/json":
-            body = json.loads(request.body or b"{}")
-            value = body.get("steps", DEFAULT_STEPS) if isinstance(body, dict) else None
-        else:
-            value = request.POST.get("steps", DEFAULT_STEPS)
-    except RequestDataTooBig:
-        return JsonResponse({"error": "The request body is too large."}, status=413)
-    except (ValueError, UnicodeDecodeError):
-        return JsonResponse({"error": "The request body is not valid JSON."}, status=400)
-    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,7}\s*", value):
-        value = int(value)  # ASCII digits only: "²".isdigit() is true, int("²") fails
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_STEPS:
-        return JsonResponse(
-            {"error": f"steps must be a whole number from 1 to {MAX_STEPS}."}, status=400
-        )
-    return value
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

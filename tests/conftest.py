@@ -36,7 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["REDIS_URL"] = url
     os.environ.pop("CELERY_BROKER_URL", None)
     os.environ.pop("CELERY_RESULT_BACKEND", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "django_starter.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
     os.environ.setdefault("DJANGO_DEBUG", "1")
     from django.conf import settings
 

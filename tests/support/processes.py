@@ -169,7 +169,7 @@ def stack_env(*, redis_url: str, database_path: Path | None = None, **extra: str
     env.update(
         {
             "REDIS_URL": redis_url,
-            "DJANGO_SETTINGS_MODULE": "django_starter.settings",
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -11,7 +11,7 @@ const SOURCE_LOST = 4503;
 
 const list = document.getElementById("tasks");
 const template = document.getElementById("task-template");
-const startButton = document.getElementById("start-task");
+const startForms = document.querySelectorAll("form.start");
 const noWorkerBanner = document.getElementById("no-worker");
 const connectionBanner = document.getElementById("connection");
 const workersCount = document.querySelector("#workers-online span");
@@ -60,7 +60,8 @@ class TaskView {
     this.retries = 0;
     this.element = template.content.firstElementChild.cloneNode(true);
     this.element.dataset.taskId = taskId;
-    this.element.querySelector(".task-id").textContent = taskId;
+    this.element.querySelector(".task-id").textContent = taskId.slice(0, 8);
+    this.element.querySelector(".task-id").title = taskId;
     this.cancelButton = document.createElement("button");
     this.cancelButton.type = "button";
     this.cancelButton.className = "task-cancel";
@@ -94,6 +95,7 @@ class TaskView {
     this.state = snapshot.state;
     const el = this.element;
     el.dataset.state = snapshot.state;
+    if (snapshot.name) el.querySelector(".task-name").textContent = snapshot.name.split(".").pop().replaceAll("_", " ");
     el.querySelector(".task-state").textContent = snapshot.state;
     el.querySelector(".bar-fill").style.width = `${snapshot.percent}%`;
     el.querySelector(".bar").setAttribute("aria-valuenow", String(snapshot.percent));
@@ -131,13 +133,30 @@ class TaskView {
   }
 }
 
-async function startTask() {
-  startButton.disabled = true;
+function kwargsOf(form) {
+  const kwargs = {};
+  for (const input of form.querySelectorAll("input[name]")) {
+    if (input.value === "") continue;
+    kwargs[input.name] = input.type === "number" ? Number(input.value) : input.value;
+  }
+  return kwargs;
+}
+
+async function startTask(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
   try {
     const response = await fetch("/tasks/", {
       method: "POST",
-      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      headers: {
+        "X-CSRFToken": csrfToken(),
+        Accept: "application/json",
+        "Content-Type": "application/json",
+      },
       credentials: "same-origin",
+      body: JSON.stringify({ task: form.dataset.task, kwargs: kwargsOf(form) }),
     });
     const body = await response.json();
     if (response.status !== 202) {
@@ -151,7 +170,7 @@ async function startTask() {
   } catch (error) {
     showConnectionProblem(`Could not reach the server: ${error.message}`);
   } finally {
-    startButton.disabled = false;
+    button.disabled = false;
   }
 }
 
@@ -167,7 +186,7 @@ async function pollWorkers() {
   setTimeout(pollWorkers, WORKERS_POLL_MS);
 }
 
-startButton.addEventListener("click", startTask);
+for (const form of startForms) form.addEventListener("submit", startTask);
 setTimeout(pollWorkers, WORKERS_POLL_MS);
 const initialIds = JSON.parse(document.getElementById("initial-task-ids").textContent);
 for (const taskId of [...initialIds].reverse()) new TaskView(taskId).follow();

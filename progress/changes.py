@@ -1,0 +1,42 @@
+"""The one way a task's state changes: write the snapshot, publish it, keep the history.
+
+Everything that moves a task (the worker's lifecycle, `progress.set`, a cancel from the
+web) goes through `record`, so a change is never stored without being published, and
+a task never ends without its history row saying how.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import broadcast, history, store
+from .snapshot import TERMINAL_STATES, Stored, public
+
+
+def record(
+    task_id: str,
+    *,
+    parent: str | None = None,
+    create_as: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Stored | None:
+    """Store a change of `task_id`'s snapshot and publish it (and its group's aggregate).
+
+    `create_as`: the fields of a new snapshot, used when the task has none yet (a task
+    that reports progress without having been started through the API). Returns the
+    new snapshot, or None when refused: the task is unknown (and `create_as` not given)
+    or already ended. Redis errors propagate: the caller decides to retry or give up.
+    """
+    outcome = store.write(task_id=task_id, parent=parent, create_as=create_as, **fields)
+    if outcome is None:
+        return None
+    stored, group, created = outcome
+    broadcast.send_snapshot(public(stored))
+    if group is not None:
+        broadcast.send_snapshot(public(group))
+    if created:
+        history.created(stored)
+    for changed in (stored, group):
+        if changed is not None and changed["state"] in TERMINAL_STATES:
+            history.finished(changed)
+    return stored

@@ -1,0 +1,39 @@
+"""The progress app's settings, each with a default, so the app runs in any project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Redis for snapshots (and the worker heartbeat of diagnostics).
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "REDIS_SOCKET_TIMEOUT": 2.0,
+    # Minimum seconds between two published progress messages of one task.
+    "PROGRESS_PUBLISH_INTERVAL": 0.05,
+    # How long a task's snapshot stays in Redis after its last change.
+    "PROGRESS_SNAPSHOT_TTL": 24 * 3600,
+    # Unfinished tasks one owner may have at once (None: no limit).
+    "PROGRESS_MAX_ACTIVE_TASKS": 5,
+    # Dotted names of the tasks (or canvas factories) POST /tasks/ may start; the first
+    # is the default.
+    "PROGRESS_TASKS": [],
+    # Dotted path of a callable(stored snapshot) -> {"workers_online", "queue_position",
+    # optionally "message"}: the live facts a project adds to each snapshot.
+    "PROGRESS_LIVE_FIELDS": None,
+    # Days a finished task's history row is kept (`manage.py purge_task_history`).
+    "PROGRESS_HISTORY_DAYS": 30,
+    # Tasks per page of GET /tasks/.
+    "PROGRESS_PAGE_SIZE": 20,
+}
+
+
+class _Settings:
+    """`conf.NAME`: the project's setting when it has one, else the app's default."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(settings, name, DEFAULTS[name])
+
+
+conf = _Settings()
