@@ -38,16 +38,17 @@ def start(
     owner: HttpRequest | str,
     name: str | None = None,
     kwargs: dict[str, Any] | None = None,
-    limit: int | None = None,
+    limited: bool = True,
 ) -> Snapshot:
     """Send a task, group or chord with a snapshot that `owner` (a request) may follow.
 
     Returns the queued snapshot (one task id, also for a group or chord: its bar
-    aggregates the subtasks). Raises store.TooManyTasks when the owner already has
-    PROGRESS_MAX_ACTIVE_TASKS unfinished tasks (`limit` overrides it).
+    aggregates the subtasks). `name` and `kwargs` are what the history shows of it.
+    Raises store.TooManyTasks when the owner already has PROGRESS_MAX_ACTIVE_TASKS
+    unfinished tasks (unless `limited=False`).
     """
     owner_id = owners.resolve(owner)
-    limit = conf.PROGRESS_MAX_ACTIVE_TASKS if limit is None else limit
+    limit = conf.PROGRESS_MAX_ACTIVE_TASKS if limited else None
     if isinstance(signature, group | chord):
         return _start_group(signature, owner=owner_id, name=name, kwargs=kwargs, limit=limit)
     task_id = str(uuid.uuid4())

@@ -69,9 +69,12 @@ def stack_database(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> 
 
 
 @pytest.fixture(scope="session")
-def worker(redis_url: str, logs_dir: Path) -> Iterator[Proc]:
-    """One real Celery worker (prefork, 2 processes) for the whole session."""
-    proc = start_worker(stack_env(redis_url=redis_url), log_dir=logs_dir)
+def worker(redis_url: str, logs_dir: Path, stack_database: Path) -> Iterator[Proc]:
+    """One real Celery worker (prefork, 2 processes) for the whole session, writing its
+    history into the live server's database."""
+    proc = start_worker(
+        stack_env(redis_url=redis_url, database_path=stack_database), log_dir=logs_dir
+    )
     yield proc
     proc.stop()
 

@@ -27,10 +27,21 @@ async def csrf_headers(client: httpx.AsyncClient) -> dict[str, str]:
     return {"X-CSRFToken": client.cookies["csrftoken"]}
 
 
-async def start_task(client: httpx.AsyncClient, *, steps: int | None = None) -> Snapshot:
-    """POST /tasks/ as the page does; asserts the 202 answer."""
-    data = {"steps": str(steps)} if steps is not None else None
-    response = await client.post("/tasks/", data=data, headers=await csrf_headers(client))
+async def start_task(
+    client: httpx.AsyncClient,
+    *,
+    steps: int | None = None,
+    task: str | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> Snapshot:
+    """POST /tasks/ as the page does (a form post for `steps`, else JSON); asserts the 202."""
+    headers = await csrf_headers(client)
+    if task is None and kwargs is None:
+        data = {"steps": str(steps)} if steps is not None else None
+        response = await client.post("/tasks/", data=data, headers=headers)
+    else:
+        body = {"task": task, "kwargs": kwargs or {}}
+        response = await client.post("/tasks/", json=body, headers=headers)
     assert response.status_code == 202, response.text
     return dict(response.json())
 
