@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Usage: ./start_all_services.sh [start|stop|status|restart|logs [NAME]|foreground]
 # Production-like stack under supervisord (deploy/supervisord.conf): Daphne on DJANGO_PORT,
-# the Celery worker, Flower on FLOWER_PORT, and an embedded Redis when none answers at
-# REDIS_URL. Production settings: DEBUG off, DJANGO_SECRET_KEY required, static files
+# the Celery worker and beat, Flower on FLOWER_PORT, and an embedded Redis when none answers
+# at REDIS_URL. Production settings: DEBUG off, DJANGO_SECRET_KEY required, static files
 # collected and served by WhiteNoise. `start` (the default) returns once all is healthy;
 # `foreground` keeps supervisord in this terminal (containers). Logs: logs/<name>.log.
 set -euo pipefail
@@ -45,8 +45,13 @@ start() {
   trap 'exit 143' TERM
   trap 'exit 129' HUP
   .venv/bin/supervisord -c "$conf"
-  "$py" scripts/stack.py wait-ready --stop-hint "./start_all_services.sh stop" \
-    --logs "logs/ (daphne.log, worker.log, flower.log, redis.log, supervisord.log)"
+  local report
+  if ! report=$("$py" manage.py doctor --wait 120); then
+    printf '%s\nNot ready after 120 s; see logs/\n' "$report" >&2
+    return 1
+  fi
+  "$py" scripts/stack.py summary --stop-hint "./start_all_services.sh stop" \
+    --logs "logs/ (daphne.log, worker.log, beat.log, flower.log, redis.log, supervisord.log)"
   ready=1
 }
 
@@ -59,8 +64,12 @@ stop() {
   pid=$(cat "$pidfile")
   echo "Stopping (the worker gets up to 60 s to finish its current task)..."
   ctl shutdown >/dev/null
-  "$py" scripts/processes.py wait-exit --timeout 90 "$pid"
-  echo "Stopped."
+  for _ in $(seq 450); do  # 90 s
+    kill -0 "$pid" 2>/dev/null || { echo "Stopped."; return 0; }
+    sleep 0.2
+  done
+  echo "supervisord (pid $pid) still runs after 90 s" >&2
+  return 1
 }
 
 case "${1:-start}" in

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Usage: ./start_dev.sh
 # The whole development stack in one terminal: installs .venv on the first run, applies
-# migrations, uses the Redis at REDIS_URL (or starts an embedded one), starts the Celery
-# worker and Flower in the background (logs/worker.log, logs/flower.log), then the Django
-# development server (HTTP + WebSockets, autoreload) here. Ctrl-C stops everything.
+# migrations, then runs it under supervisord (deploy/supervisord-dev.conf): Redis (the one at
+# REDIS_URL, or an embedded one), the Celery worker (restarted when code changes), Celery beat,
+# Flower, and Django's development server, which prints here. Ctrl-C stops everything.
 # Ports and URLs: DJANGO_PORT (8001), FLOWER_PORT (8054), REDIS_URL, from the environment or .env.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,47 +17,33 @@ scripts/bootstrap.sh
 py=.venv/bin/python
 plan=$("$py" scripts/stack.py plan --script ./start_dev.sh)  # one-line error, nothing started
 eval "$plan"
-mkdir -p logs
+mkdir -p logs run
+"$py" manage.py migrate --noinput -v 0
 
-services=()  # worker, Flower, web: stopped first
-redis_pid=""  # the embedded Redis: stopped last
-cleanup() {
+supervisord=""
+stop() {
   trap '' INT TERM HUP
-  if ((${#services[@]})); then
-    echo "Stopping the worker, Flower and the web server..."
-    "$py" scripts/processes.py stop --timeout 20 "${services[@]}" || kill -KILL "${services[@]}" 2>/dev/null || true
-  fi
-  if [[ -n $redis_pid ]]; then
-    "$py" scripts/processes.py stop "$redis_pid" || kill -KILL "$redis_pid" 2>/dev/null || true
+  if [[ -n $supervisord ]]; then
+    echo "Stopping every process started here..."
+    kill -TERM "$supervisord" 2>/dev/null || true
+    wait "$supervisord" || true
   fi
 }
-trap cleanup EXIT
+trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP  # the terminal closed
 
-if [[ $STARTER_EMBEDDED_REDIS == true ]]; then
-  "$py" scripts/stack.py redis-server --own-session >logs/redis.log 2>&1 &
-  redis_pid=$!
-  "$py" scripts/stack.py wait-redis
+# supervisord in a session of its own, so that only this script signals it, and once: a
+# SIGHUP from a closing terminal would make supervisord reload instead of stop.
+"$py" -c 'import os, sys; os.setsid(); os.execv(sys.argv[1], sys.argv[1:])' \
+  .venv/bin/supervisord --nodaemon -c deploy/supervisord-dev.conf &
+supervisord=$!
+
+if ! report=$("$py" manage.py doctor --wait 120); then
+  printf '%s\nNot ready after 120 s; see logs/\n' "$report" >&2
+  exit 1
 fi
-
-"$py" scripts/processes.py autoreload -- .venv/bin/celery -A django_starter worker -l info \
-  >logs/worker.log 2>&1 &
-services+=($!)
-worker_pid=$!
-.venv/bin/celery -A django_starter flower --port="$FLOWER_PORT" >logs/flower.log 2>&1 &
-services+=($!)
-flower_pid=$!
-
-"$py" manage.py migrate --noinput -v 0
-"$py" manage.py runserver "127.0.0.1:$DJANGO_PORT" &
-services+=($!)
-web_pid=$!
-
-"$py" scripts/stack.py wait-ready --stop-hint "Ctrl-C (stops every process started here)" \
-  --logs "logs/ (worker.log, flower.log${redis_pid:+, redis.log}); the web server logs here" \
-  --watch "worker=$worker_pid" --watch "Flower=$flower_pid" --watch "web server=$web_pid" &
-services+=($!)
-wait $! || exit 1
-wait "$web_pid"
+"$py" scripts/stack.py summary --stop-hint "Ctrl-C (stops every process started here)" \
+  --logs "logs/ (worker.log, beat.log, flower.log, redis.log); the web server prints here"
+wait "$supervisord"

@@ -9,6 +9,7 @@ The figures (bootstrap, time to healthy, RSS) are printed for the issue note (py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -67,12 +68,14 @@ class Stack:
         return [*ports, redis_port(self.env)] if self.embedded_redis else ports
 
     def processes(self) -> list[psutil.Process]:
-        """Every process the script started: its process group and the embedded Redis."""
-        found = [p for p in psutil.process_iter() if _pgid(p.pid) == self.proc.pid]
+        """Every process the script started: its process group, descendants and embedded Redis."""
+        found = {p for p in psutil.process_iter() if _pgid(p.pid) == self.proc.pid}
+        with contextlib.suppress(psutil.NoSuchProcess):
+            found.update(psutil.Process(self.proc.pid).children(recursive=True))
         pidfile = self.clone / "run" / "redis" / "redis.pid"
         if pidfile.exists():
-            found.append(psutil.Process(int(pidfile.read_text())))
-        return found
+            found.add(psutil.Process(int(pidfile.read_text())))
+        return list(found)
 
     def kill_leftovers(self) -> None:
         for process in self.processes():
@@ -90,6 +93,13 @@ def wait_healthy(web: str, proc: Proc, timeout: float) -> dict[str, Any]:
         return report if ready else None
 
     return dict(wait_for(healthy, timeout=timeout, interval=0.2, what="a healthy stack"))
+
+
+def worker_process(stack: Stack) -> psutil.Process:
+    """The Celery worker's main process, as `supervisorctl pid worker` names it."""
+    ctl = [".venv/bin/supervisorctl", "-c", "deploy/supervisord-dev.conf", "pid", "worker"]
+    pid = subprocess.run(ctl, cwd=stack.clone, capture_output=True, text=True, check=True)
+    return psutil.Process(int(pid.stdout))
 
 
 def redis_port(env: dict[str, str]) -> int:
@@ -206,6 +216,13 @@ async def test_start_dev_bootstraps_a_fresh_clone_and_ctrl_c_stops_everything(
     assert f"Flower   http://127.0.0.1:{stack.env['FLOWER_PORT']}/" in log
     assert "(embedded, data in run/redis)" in log
     assert "Stop     Ctrl-C" in log
+    # No FLOWER_BASIC_AUTH: a password made for this run, printed in the block.
+    password = re.search(r"\(user admin, password (\S+)\)", log)
+    assert password, log
+    flower = f"http://127.0.0.1:{stack.env['FLOWER_PORT']}/api/workers"
+    assert httpx.get(flower, timeout=15).status_code == 401
+    assert httpx.get(flower, auth=("admin", password[1]), timeout=15).status_code == 200
+    assert httpx.get(f"{stack.web}/health/", timeout=10).json()["beat"]["running"] is True
     assert (clone / "run" / "redis" / "appendonly.aof").exists() or (
         clone / "run" / "redis" / "appendonlydir"
     ).exists()
@@ -238,18 +255,25 @@ async def test_start_dev_uses_a_redis_that_answers_and_sigterm_stops_everything(
     await run_a_task(stack.web)
 
     # Autoreload: a code change restarts the worker (and Django's runserver) by itself.
-    worker_log = clone / "logs" / "worker.log"
-    assert worker_log.read_text().count(" ready.") == 1
+    worker_log = clone / "logs" / "worker.log"  # appended to by every run in this clone
+
+    def worker_starts() -> int:
+        return worker_log.read_text().count(" ready.")
+
+    starts = worker_starts()
     os.utime(clone / "django_starter" / "tasks.py")
-    wait_for(
-        lambda: worker_log.read_text().count(" ready.") == 2, timeout=90, what="a restarted worker"
-    )
-    assert (
-        "[autoreload] django_starter/tasks.py changed: restarting the worker"
-        in worker_log.read_text()
-    )
+    wait_for(lambda: worker_starts() == starts + 1, timeout=90, what="a restarted worker")
+    assert "[reload] django_starter/tasks.py changed: restarting the worker" in stack.proc.log()
     stack.health(timeout=60)
     await run_a_task(stack.web)
+
+    # A crashed worker is started again, and the terminal says so in one line.
+    worker = worker_process(stack)
+    worker.kill()
+    wait_for(lambda: worker_starts() == starts + 2, timeout=90, what="a restarted worker")
+    crashes = [line for line in stack.proc.log().splitlines() if "exited: worker" in line]
+    assert len(crashes) == 1 and "(terminated by SIGKILL; not expected)" in crashes[0]
+    stack.health(timeout=60)
 
     processes = stack.processes()
     os.kill(stack.proc.pid, signal.SIGTERM)  # the script alone, as a process manager would
@@ -302,7 +326,7 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
     status_run = services(clone, env, "status", timeout=120)
     assert status_run.returncode == 0, status_run.stdout + status_run.stderr
     status = status_run.stdout
-    for program in ("daphne", "worker", "flower", "redis"):
+    for program in ("daphne", "worker", "beat", "flower", "redis"):
         assert f"{program} " in status and "RUNNING" in status.split(program, 1)[1].split("\n")[0]
 
     web = f"http://127.0.0.1:{env['DJANGO_PORT']}"
@@ -330,7 +354,7 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
 
 
 def test_manual_commands_work_as_typed(clone: Path, redis_url: str, logs_dir: Path) -> None:
-    """The README's three terminals in an activated virtualenv (free ports, not 8054 and 8001)."""
+    """The README's terminals in an activated virtualenv (free ports, not 8054 and 8001)."""
     subprocess.run(["scripts/bootstrap.sh"], cwd=clone, check=True, timeout=600)
     django_port, flower_port = free_port(), free_port()
     env = stack_env(redis_url=redis_url.rsplit("/", 1)[0] + "/4", FLOWER_PORT=str(flower_port))
@@ -342,16 +366,22 @@ def test_manual_commands_work_as_typed(clone: Path, redis_url: str, logs_dir: Pa
     run("python", "manage.py", "migrate")
     terminals = [
         ["celery", "-A", "django_starter", "worker", "-l", "info"],
+        ["celery", "-A", "django_starter", "beat", "-l", "info"],
         ["celery", "-A", "django_starter", "flower", f"--port={flower_port}"],
         ["python", "manage.py", "runserver", str(django_port)],
     ]
     started = [
         Proc(f"manual-{name}", argv, env=env, log_dir=logs_dir, cwd=clone)
-        for name, argv in zip(("worker", "flower", "web"), terminals, strict=True)
+        for name, argv in zip(("worker", "beat", "flower", "web"), terminals, strict=True)
     ]
     try:
         web = f"http://127.0.0.1:{django_port}"
-        wait_healthy(web, started[2], timeout=90)
+        wait_healthy(web, started[-1], timeout=90)
+        wait_for(
+            lambda: httpx.get(f"{web}/health/", timeout=3).json()["beat"]["running"],
+            timeout=60,
+            what="beat's heartbeat",
+        )
         asyncio.run(run_a_task(web))
 
         shell = run(
