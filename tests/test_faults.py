@@ -13,17 +13,17 @@ import json
 import os
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import redis
+from celery import Task
 from celery.result import AsyncResult
 
-from django_starter.tasks import failing_task, flaky_task
-from progress import store
+from progress import services, store
 from tests.support.live import (
     Watch,
     cancel_task,
@@ -34,6 +34,7 @@ from tests.support.live import (
 )
 from tests.support.processes import Proc, wait_for
 from tests.support.stack import PrivateStack
+from tests.taskapp.tasks import failing_task, flaky_task
 
 pytestmark = [pytest.mark.slow]
 
@@ -185,13 +186,14 @@ async def owner_of(client: httpx.AsyncClient) -> str:
     return str(snapshot["owner"])
 
 
-async def queue_for(client: httpx.AsyncClient, task: object, **kwargs: object) -> str:
-    task_id = str(uuid.uuid4())
-    store.create(task_id=task_id, owner=await owner_of(client))
-    task.apply_async(kwargs=kwargs, task_id=task_id)  # type: ignore[attr-defined]
-    return task_id
+async def queue_for(client: httpx.AsyncClient, task: Task[Any, Any], **kwargs: Any) -> str:
+    """Start one of the test app's tasks for this client's session with the public API."""
+    owner = await owner_of(client)
+    started = await asyncio.to_thread(services.start, task.s(**kwargs), owner=owner)
+    return started["task_id"]
 
 
+@pytest.mark.django_db(transaction=True)
 async def test_failing_task_shows_a_short_error(live_server_url: str, worker: Proc) -> None:
     async with httpx.AsyncClient(base_url=live_server_url, timeout=10) as client:
         task_id = await queue_for(client, failing_task, message="The photo is corrupt")
@@ -209,6 +211,7 @@ async def test_failing_task_shows_a_short_error(live_server_url: str, worker: Pr
         assert "Traceback" not in response.text and 'File "' not in response.text
 
 
+@pytest.mark.django_db(transaction=True)
 async def test_retry_shows_the_next_attempt(live_server_url: str, worker: Proc) -> None:
     async with httpx.AsyncClient(base_url=live_server_url, timeout=10) as client:
         task_id = await queue_for(client, flaky_task, fail_times=1)
