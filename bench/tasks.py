@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
-from progress.recorder import progress
+from progress import progress
 
 
 @shared_task(name="bench.tight_loop")

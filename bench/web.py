@@ -41,8 +41,12 @@ def connect_ws(base_url: str, task_id: str, cookie: str) -> Any:
 
 
 async def post_task(client: httpx.AsyncClient) -> dict[str, Any]:
-    """POST /tasks/ and return its 202 JSON."""
-    response = await client.post("/tasks/", headers={"X-CSRFToken": client.cookies["csrftoken"]})
+    """POST /tasks/ (long_running_task, its default arguments) and return its 202 JSON."""
+    response = await client.post(
+        "/tasks/",
+        data={"task": "long_running_task"},
+        headers={"X-CSRFToken": client.cookies["csrftoken"]},
+    )
     if response.status_code != 202:
         raise RuntimeError(f"POST /tasks/ answered {response.status_code}: {response.text}")
     return dict(response.json())

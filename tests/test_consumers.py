@@ -10,12 +10,17 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
 
 from django_starter.asgi import application
-from progress import broadcast, store
-from progress.services import SESSION_OWNER_KEY
+from progress import broadcast, changes, store
+from progress.owners import SESSION_OWNER_KEY
+from progress.redis_client import get_redis
+from progress.snapshot import Snapshot, public
 from tests.support.expected import LIVE_SNAPSHOT_FIELDS
+from tests.support.tasks import TEST_TASK, create_task, new_id
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -23,6 +28,17 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 def session_cookie(token: str) -> bytes:
     session = SessionStore()
     session[SESSION_OWNER_KEY] = token
+    session.create()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()
+
+
+def user_cookie(*, is_staff: bool) -> bytes:
+    """The session cookie of a logged-in user (staff or not), as after Django's login."""
+    user = User.objects.create_user(username=f"u-{uuid.uuid4().hex[:12]}", is_staff=is_staff)
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()
 
@@ -37,9 +53,7 @@ def communicator(
 
 
 async def own_task(token: str) -> str:
-    task_id = str(uuid.uuid4())
-    await sync_to_async(store.create)(task_id=task_id, owner=f"session:{token}")
-    return task_id
+    return await sync_to_async(create_task)(owner=f"session:{token}")
 
 
 async def closed_with(comm: WebsocketCommunicator) -> int:
@@ -61,10 +75,10 @@ async def watch_own_task(token: str) -> tuple[WebsocketCommunicator, str, dict[s
 
 async def test_owner_gets_the_snapshot_at_once() -> None:
     comm, task_id, first = await watch_own_task("owner-a")
-    assert first["task_id"] == task_id
-    assert first["state"] == "PENDING"
-    assert first["seq"] == 1
-    assert set(first) >= LIVE_SNAPSHOT_FIELDS
+    assert (first["task_id"], first["name"]) == (task_id, TEST_TASK)
+    assert (first["state"], first["seq"]) == ("PENDING", 1)
+    assert set(first) == LIVE_SNAPSHOT_FIELDS  # no owner, no private bookkeeping
+    assert first["workers_online"] is not None  # the live fields are filled in
     await comm.disconnect()
 
 
@@ -130,10 +144,57 @@ async def test_a_lost_group_message_is_caught_up_from_the_store() -> None:
     assert (await comm.receive_json_from(timeout=5))["seq"] == 1
     # Written to the store but never sent to the group (as when channels_redis drops a
     # message at capacity): the socket still gets it, and closes on the terminal state.
-    await sync_to_async(store.update)(task_id=task_id, state="SUCCESS", current=100, total=100)
+    await sync_to_async(store.write)(task_id=task_id, state="SUCCESS", current=100, total=100)
     caught_up = await comm.receive_json_from(timeout=5)
     assert (caught_up["state"], caught_up["seq"]) == ("SUCCESS", 2)
     assert await closed_with(comm) == 1000
+
+
+async def test_a_finished_task_redis_forgot_is_sent_from_the_history_then_closed() -> None:
+    cookie = await sync_cookie("owner-j")
+    task_id = await own_task("owner-j")
+    await publish(task_id, state="SUCCESS", current=100, total=100, result=7)
+    await sync_to_async(get_redis().delete)(store.key(task_id))  # expired, or Redis flushed
+    comm = communicator(task_id, cookie)
+    connected, _ = await comm.connect(timeout=5)
+    assert connected
+    snapshot = await comm.receive_json_from(timeout=5)
+    assert (snapshot["task_id"], snapshot["state"], snapshot["result"]) == (task_id, "SUCCESS", 7)
+    assert (snapshot["percent"], snapshot["seq"]) == (100, 2)
+    assert set(snapshot) == LIVE_SNAPSHOT_FIELDS
+    assert await closed_with(comm) == 1000
+
+
+async def test_a_strangers_task_only_in_the_history_is_refused_as_unknown() -> None:
+    task_id = await own_task("owner-k")
+    await publish(task_id, state="FAILURE", error="ValueError: no")
+    await sync_to_async(get_redis().delete)(store.key(task_id))
+    comm = communicator(task_id, await sync_cookie("stranger-k"))
+    await comm.connect(timeout=5)
+    assert await closed_with(comm) == 4404
+
+
+async def test_a_task_nobody_started_here_is_shown_to_staff_only() -> None:
+    """A task sent without the API has a snapshot with no owner once it reports progress."""
+    task_id = new_id()
+    defaults = store.new_snapshot(task_id=task_id, name="tests.elsewhere", owner="")
+    await sync_to_async(changes.record)(task_id, create_as=defaults, state="PROGRESS", current=1)
+
+    comm = communicator(task_id, await sync_to_async(user_cookie)(is_staff=True))
+    connected, _ = await comm.connect(timeout=5)
+    assert connected
+    seen = await comm.receive_json_from(timeout=5)
+    assert (seen["task_id"], seen["name"], seen["state"]) == (
+        task_id,
+        "tests.elsewhere",
+        "PROGRESS",
+    )
+    await comm.disconnect()
+
+    for cookie in (await sync_to_async(user_cookie)(is_staff=False), await sync_cookie("")):
+        refused = communicator(task_id, cookie)
+        await refused.connect(timeout=5)
+        assert await closed_with(refused) == 4403
 
 
 async def test_no_session_at_all_is_refused() -> None:
@@ -163,11 +224,8 @@ async def sync_cookie(token: str) -> bytes:
     return await sync_to_async(session_cookie)(token)
 
 
-async def publish(task_id: str, **fields: Any) -> dict[str, Any]:
-    snapshot = await sync_to_async(store.update)(task_id=task_id, **fields)
-    assert snapshot is not None
-    public = store.public(snapshot)
-    await get_channel_layer().group_send(
-        broadcast.group_name(task_id), {"type": "progress.update", "snapshot": public}
-    )
-    return public
+async def publish(task_id: str, **fields: Any) -> Snapshot:
+    """A change as the worker makes it: stored, published, and kept in the history."""
+    stored = await sync_to_async(changes.record)(task_id, **fields)
+    assert stored is not None
+    return public(stored)

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-import uuid
 
 import pytest
 import redis
 from channels.layers import get_channel_layer
 
-from progress import broadcast, store
+from progress import broadcast, changes, store
+from progress.models import TaskRun
 from progress.recorder import Recorder, TaskCancelled
-from tests.support.processes import free_port
+from tests.support.expected import LIVE_SNAPSHOT_FIELDS, TIMESTAMP_PATTERN
+from tests.support.processes import free_port, wait_for
+from tests.support.tasks import TEST_TASK, create_task, new_id
 
 
-def new_task() -> str:
-    task_id = str(uuid.uuid4())
-    store.create(task_id=task_id, owner="o")
-    return task_id
+def seq(task_id: str) -> int:
+    value = store.seq_of(task_id=task_id)
+    assert value is not None, f"task {task_id} has no snapshot"
+    return value
 
 
 def test_a_million_calls_publish_a_bounded_number_of_writes_and_keep_the_last() -> None:
-    task_id = new_task()
-    recorder = Recorder(task_id, interval=0.05)
+    task_id = create_task()  # seq 1: every write of the recorder adds one
+    recorder = Recorder(task_id, name=TEST_TASK, interval=0.05)
     calls = 1_000_000
     started = time.monotonic()
     for i in range(1, calls + 1):
@@ -33,91 +36,121 @@ def test_a_million_calls_publish_a_bounded_number_of_writes_and_keep_the_last() 
 
     snapshot = store.read(task_id=task_id)
     assert snapshot is not None
-    assert snapshot["current"] == calls
-    assert snapshot["percent"] == 100
+    assert (snapshot["state"], snapshot["current"], snapshot["percent"]) == ("PROGRESS", calls, 100)
     # One write per 50 ms window, plus the first and the final flush.
-    bound = int(elapsed / 0.05) + 2
-    assert 1 <= recorder.writes <= bound
-    assert snapshot["seq"] == 1 + recorder.writes
+    writes = snapshot["seq"] - 1
+    assert 1 <= writes <= int(elapsed / 0.05) + 2
 
 
 def test_the_trailing_value_is_written_without_another_call() -> None:
-    task_id = new_task()
-    recorder = Recorder(task_id, interval=0.2)
+    task_id = create_task()
+    recorder = Recorder(task_id, name=TEST_TASK, interval=0.2)
     recorder.set(1, total=10)  # written at once
+    assert seq(task_id) == 2
     recorder.set(7, total=10, message="seven")  # coalesced: the timer must write it
-    snapshot = None
-
-    def seven_is_stored() -> bool:
-        nonlocal snapshot
-        snapshot = store.read(task_id=task_id)
-        return snapshot is not None and snapshot["current"] == 7
-
-    deadline = time.monotonic() + 5
-    while not seven_is_stored() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert snapshot is not None
-    assert snapshot["current"] == 7
+    snapshot = wait_for(
+        lambda: (s := store.read(task_id=task_id)) and s["current"] == 7 and s,
+        timeout=10,
+        interval=0.02,
+        what="the trailing value 7",
+    )
     assert snapshot["message"] == "seven"
-    assert recorder.writes == 2
+    assert snapshot["seq"] == 3  # the first write and the trailing one, nothing more
+    recorder.close()
+    assert seq(task_id) == 3  # nothing was pending any more
 
 
 def test_close_writes_what_is_pending() -> None:
-    task_id = new_task()
-    recorder = Recorder(task_id, interval=60)
+    task_id = create_task()
+    recorder = Recorder(task_id, name=TEST_TASK, interval=60)
     recorder.set(1, total=3)
     recorder.set(2, total=3)
+    assert store.read(task_id=task_id)["current"] == 1  # type: ignore[index]
     recorder.close()
     snapshot = store.read(task_id=task_id)
-    assert snapshot is not None and snapshot["current"] == 2
+    assert snapshot is not None
+    assert (snapshot["current"], snapshot["seq"]) == (2, 3)
 
 
 def test_progress_after_a_terminal_state_is_not_written() -> None:
-    task_id = new_task()
-    store.update(task_id=task_id, state="REVOKED")
-    recorder = Recorder(task_id, interval=0)
+    task_id = create_task()
+    store.write(task_id=task_id, state="SUCCESS", current=100, total=100)
+    recorder = Recorder(task_id, name=TEST_TASK, interval=0)
     recorder.set(5, total=10)
     snapshot = store.read(task_id=task_id)
-    assert snapshot is not None and snapshot["state"] == "REVOKED"
+    assert snapshot is not None
+    assert (snapshot["state"], snapshot["current"], snapshot["seq"]) == ("SUCCESS", 100, 2)
 
 
 @pytest.mark.asyncio
 async def test_written_progress_reaches_the_tasks_channel_group() -> None:
-    task_id = new_task()
+    task_id = create_task(owner="session:secret")
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(broadcast.group_name(task_id), channel)
-    recorder = Recorder(task_id, interval=0)
+    recorder = Recorder(task_id, name=TEST_TASK, interval=0)
     await asyncio.to_thread(recorder.set, 3, 10, "three")
-    message = await asyncio.wait_for(layer.receive(channel), timeout=5)
+    message = await asyncio.wait_for(layer.receive(channel), timeout=10)
     assert message["type"] == "progress.update"
-    assert message["snapshot"]["current"] == 3
-    assert message["snapshot"]["message"] == "three"
-    assert "owner" not in message["snapshot"]
+    snapshot = message["snapshot"]
+    assert (snapshot["current"], snapshot["message"], snapshot["seq"]) == (3, "three", 2)
+    assert set(snapshot) == LIVE_SNAPSHOT_FIELDS
+    assert "session:secret" not in repr(snapshot)
     await layer.group_discard(broadcast.group_name(task_id), channel)
 
 
+@pytest.mark.django_db
+def test_a_task_with_no_snapshot_gets_one_nobodys_on_its_first_write() -> None:
+    """Sent without the API (`.delay()`, beat): its first progress.set makes its snapshot."""
+    task_id = new_id()
+    recorder = Recorder(task_id, name="tests.elsewhere", interval=0)
+    recorder.set(1, total=4, message="one")
+    snapshot = store.read(task_id=task_id)
+    assert snapshot is not None
+    assert (snapshot["state"], snapshot["percent"], snapshot["seq"]) == ("PROGRESS", 25, 1)
+    assert (snapshot["name"], snapshot["owner"], snapshot["message"]) == (
+        "tests.elsewhere",
+        "",
+        "one",
+    )
+    assert re.match(TIMESTAMP_PATTERN, snapshot["started_at"] or "")
+    run = TaskRun.objects.get(task_id=task_id)  # and its history row, staff only
+    assert (run.owner, run.name, run.state) == ("", "tests.elsewhere", "PROGRESS")
+    # Unknown was not cancelled: the task goes on reporting.
+    recorder.set(2, total=4)
+    assert not recorder.cancelled
+    assert store.read(task_id=task_id)["seq"] == 2  # type: ignore[index]
+
+
+@pytest.mark.django_db
 def test_a_cancelled_task_is_stopped_at_its_next_progress_call() -> None:
-    task_id = new_task()
-    store.update(task_id=task_id, state="REVOKED", message="Cancelled")
-    recorder = Recorder(task_id, interval=0)
+    task_id = create_task()
+    assert changes.record(task_id, state="REVOKED", message="Cancelled") is not None
+    recorder = Recorder(task_id, name=TEST_TASK, interval=0)
     recorder.set(1, total=10)  # the write is refused: the recorder learns of the cancel
+    assert recorder.cancelled
     with pytest.raises(TaskCancelled):
         recorder.set(2, total=10)
+    snapshot = store.read(task_id=task_id)
+    assert snapshot is not None
+    assert (snapshot["state"], snapshot["current"], snapshot["seq"]) == ("REVOKED", 0, 2)
 
 
 def test_a_failed_write_is_kept_and_retried_later(redis_url: str) -> None:
     """Redis away: the task goes on at its own pace, and the value is written once it is back."""
     from progress import redis_client
 
-    task_id = new_task()
-    recorder = Recorder(task_id, interval=0)
+    task_id = create_task()
+    recorder = Recorder(task_id, name=TEST_TASK, interval=0)
     real = redis_client._client
     redis_client._client = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
     try:
         recorder.set(5, total=10)  # fails: nothing listens on that port
     finally:
         redis_client._client = real
+    assert not recorder.cancelled  # a failed write is not a cancel
     assert store.read(task_id=task_id)["current"] == 0  # type: ignore[index]
     recorder.close()  # Redis is back: the pending value is written
-    assert store.read(task_id=task_id)["current"] == 5  # type: ignore[index]
+    snapshot = store.read(task_id=task_id)
+    assert snapshot is not None
+    assert (snapshot["current"], snapshot["seq"]) == (5, 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,11 +12,25 @@ from diagnostics.live import explain
 from diagnostics.workers import worker_details, workers_online
 from django_starter.celery import app as celery_app
 from django_starter.tasks import long_running_task
-from progress import store
+from progress import services, store
+from progress.redis_client import get_redis
 from tests.support.expected import WORKER_COMMAND
 from tests.support.processes import Proc, wait_for
 
 LONG = "django_starter.tasks.long_running_task"
+
+
+def rank(task_id: str, queue: str) -> int | None:
+    """How many of our tasks wait ahead of `task_id` in `queue` (None: not waiting there)."""
+    return get_redis().zrank(queues.queued_key(queue), task_id)  # type: ignore[return-value]
+
+
+@pytest.fixture
+def unconsumed_queue() -> Iterator[str]:
+    """A queue no worker consumes; its messages and bookkeeping are deleted afterwards."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    yield queue
+    get_redis().delete(queue, queues.queued_key(queue))
 
 
 def a_worker(**info: object) -> dict[str, object]:
@@ -86,9 +101,38 @@ def test_positions_follow_the_order_tasks_were_queued_in() -> None:
     ids = [str(uuid.uuid4()) for _ in range(4)]
     for task_id in ids:
         queues.enqueue(task_id=task_id, queue=queue)
-    assert [queues.position(task_id=t, queue=queue) for t in ids] == [0, 1, 2, 3]
+    assert [rank(t, queue) for t in ids] == [0, 1, 2, 3]
     queues.dequeue(task_id=ids[0], queues={queue})
-    assert [queues.position(task_id=t, queue=queue) for t in ids] == [None, 0, 1, 2]
+    assert [rank(t, queue) for t in ids] == [None, 0, 1, 2]
+    assert queues.waiting(get_redis(), [queue]) == {queue: 3}
+
+
+@pytest.mark.django_db
+def test_a_task_sent_by_start_is_counted_in_its_queue_and_says_its_position(
+    unconsumed_queue: str,
+) -> None:
+    queue = unconsumed_queue
+    owner = f"session:{uuid.uuid4().hex}"
+    first = services.start(long_running_task.s(steps=1).set(queue=queue), owner=owner)
+    second = services.start(long_running_task.s(steps=1).set(queue=queue), owner=owner)
+    assert [rank(first["task_id"], queue), rank(second["task_id"], queue)] == [0, 1]
+    assert (first["queue_position"], second["queue_position"]) == (0, 1)
+    assert store.read(task_id=first["task_id"])["queue"] == queue  # type: ignore[index]
+    # The page's words follow the position (when a worker is online at all).
+    if second["workers_online"]:
+        assert second["message"] == "Queued: 1 task ahead of yours."
+    else:
+        assert (
+            second["message"] == f"Queued: no worker is running. Start one with: {WORKER_COMMAND}"
+        )
+
+
+def test_a_task_sent_without_the_api_costs_no_queue_bookkeeping(unconsumed_queue: str) -> None:
+    queue = unconsumed_queue
+    result = long_running_task.apply_async(kwargs={"steps": 1}, queue=queue)
+    assert get_redis().llen(queue) == 1  # the message is in the broker...
+    assert rank(result.id, queue) is None  # ...but not in our list of waiting tasks
+    assert store.read(task_id=result.id) is None
 
 
 @pytest.mark.slow
@@ -108,17 +152,29 @@ def test_the_worker_describes_itself_in_its_heartbeat(worker: Proc) -> None:
 
 
 @pytest.mark.slow
-def test_a_started_task_leaves_its_queue(worker: Proc) -> None:
-    task_id = str(uuid.uuid4())
-    store.create(task_id=task_id, owner="test:queue")
-    queue = queues.queue_for(LONG)
-    assert queue == "celery"
-    queues.enqueue(task_id=task_id, queue=queue)
-    assert queues.position(task_id=task_id, queue=queue) is not None
-    long_running_task.apply_async(kwargs={"steps": 2, "delay": 0.01}, task_id=task_id)
-    wait_for(
-        lambda: (store.read(task_id=task_id) or {}).get("state") == "SUCCESS",
-        timeout=30,
-        what="the task to succeed",
-    )
-    assert queues.position(task_id=task_id, queue=queue) is None
+@pytest.mark.django_db
+def test_a_started_task_leaves_its_queue(worker: Proc, unconsumed_queue: str) -> None:
+    assert queues.queue_for(LONG) == "celery"
+    queue = unconsumed_queue  # queued where the worker does not look yet: no race
+    task_id = services.start(
+        long_running_task.s(steps=2, delay=0.01).set(queue=queue), owner="session:queue"
+    )["task_id"]
+    assert rank(task_id, queue) == 0
+    node = [worker.node]  # type: ignore[attr-defined]
+    celery_app.control.add_consumer(queue, destination=node, reply=True, timeout=10)
+    try:
+        wait_for(
+            lambda: (store.read(task_id=task_id) or {}).get("state") == "SUCCESS",
+            timeout=60,
+            what="the task to succeed",
+        )
+    finally:  # the session's worker is left as it was found, its heartbeat too
+        celery_app.control.cancel_consumer(queue, destination=node, reply=True, timeout=10)
+        wait_for(
+            lambda: (
+                queue not in next(w for w in worker_details() if w["name"] == node[0])["queues"]
+            ),
+            timeout=30,
+            what="the worker's heartbeat to drop the extra queue",
+        )
+    assert rank(task_id, queue) is None
