@@ -1,7 +1,7 @@
 """A headless Chromium for the browser tests: found on PATH, kept off the network.
 
-In CI (env CI set) a missing Chromium fails the test; locally it skips with the
-command that installs it.
+./run_tests.sh installs it with apt where it can (root or passwordless sudo). In CI (env CI
+set) a missing Chromium fails the test; elsewhere it skips with the command that installs it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def chromium() -> Iterator[Browser]:
     """A headless Chromium; without one: fail in CI, skip (with the install command) locally."""
     if CHROMIUM is None:
         if os.environ.get("CI"):
-            pytest.fail("Chromium is missing: .ci/run installs it with apt-get")
+            pytest.fail("Chromium is missing: sudo apt-get install chromium")
         pytest.skip("Chromium is not installed: sudo apt-get install chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
