@@ -62,8 +62,7 @@ def on_task_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> No
 
 def _was_cancelled(task_id: str) -> bool:
     try:
-        stored = store.read(task_id=task_id)
-        return stored is not None and stored["state"] == REVOKED
+        return store.is_revoked(task_id=task_id)
     except Exception:
         return False
 
@@ -175,7 +174,13 @@ def on_task_revoked(request: Any = None, **_: Any) -> None:
     # ends through progress.set and task_postrun instead).
     header = tracking(getattr(request, "request_dict", None))
     if header is not None:
-        _record(request.id, state=REVOKED, message="Cancelled", finished_at=store.now_iso())
+        _record(
+            request.id,
+            parent=header.get("parent"),
+            state=REVOKED,
+            message="Cancelled",
+            finished_at=store.now_iso(),
+        )
 
 
 @signals.task_unknown.connect
@@ -183,10 +188,12 @@ def on_task_unknown(
     message: Any = None, name: str | None = None, id: str | None = None, **_: Any
 ) -> None:
     # No worker that got it has such a task: Celery drops the message, so say why.
-    if tracking(getattr(message, "headers", None)) is None:
+    header = tracking(getattr(message, "headers", None))
+    if header is None:
         return
     _record(
         id,
+        parent=header.get("parent"),
         state=FAILURE,
         message="Not run",
         error=f"The worker that received it has no task named {name!r}. Either the workers "
@@ -201,10 +208,12 @@ def on_task_unknown(
 def on_task_rejected(message: Any = None, exc: Any = None, **_: Any) -> None:
     # A message the worker could not decode (wrong serializer, say): it is dropped.
     headers = getattr(message, "headers", None) or {}
-    if tracking(headers) is None:
+    header = tracking(headers)
+    if header is None:
         return
     _record(
         headers.get("id"),
+        parent=header.get("parent"),
         state=FAILURE,
         message="Not run",
         error=f"Rejected by the worker: {exc}",

@@ -128,8 +128,8 @@ class Recorder:
             return
         self._pending = None
         self._next_at = now + self.interval
-        if stored is None:  # refused: the task is cancelled (or already ended)
-            self.cancelled = True
+        if stored is None:  # refused: the task has ended; stop it only if it was cancelled
+            self.cancelled = store.is_revoked(task_id=self.task_id)
 
 
 _recorders: dict[str, Recorder] = {}

@@ -205,9 +205,16 @@ def cancel(*, task_id: str, owner: str | None, is_staff: bool) -> Snapshot | Non
     if stored is None or not _readable(stored, owner, is_staff):
         return snapshot(task_id=task_id, owner=owner, is_staff=is_staff)
     if stored["state"] not in TERMINAL_STATES:
+        # The task itself (a subtask tells its group), then a group's subtasks.
         ids = [task_id] + [child["task_id"] for child in store.children_of(stored)]
         for each in ids:
-            changes.record(each, state=REVOKED, message="Cancelled", finished_at=store.now_iso())
+            changes.record(
+                each,
+                parent=stored.get("parent") if each == task_id else task_id,
+                state=REVOKED,
+                message="Cancelled",
+                finished_at=store.now_iso(),
+            )
         current_app.control.revoke(ids)
         stored = store.read(task_id=task_id) or stored
     return with_live_fields(stored)

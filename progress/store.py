@@ -16,7 +16,7 @@ from typing import Any, Final, cast
 
 from .conf import conf
 from .redis_client import get_redis
-from .snapshot import PENDING, Child, Stored, percent_of
+from .snapshot import PENDING, REVOKED, Child, Stored, percent_of
 
 KEY_PREFIX: Final = "progress:task:"
 
@@ -139,7 +139,10 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 if ARGV[5] ~= '1' then return redis.call('HGETALL', KEYS[1]) end
 local id = string.sub(KEYS[1], string.len(ARGV[4]) + 1)
 redis.call('ZADD', KEYS[2], ARGV[3], id)
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -51)
+-- Keep enough of the newest ids to count the limit; older ones are finished anyway.
+local keep = 50
+if ARGV[2] ~= '' then keep = math.max(keep, 2 * tonumber(ARGV[2])) end
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -keep - 1)
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return redis.call('HGETALL', KEYS[1])
 """
@@ -316,6 +319,11 @@ def read_many(task_ids: list[str]) -> dict[str, Stored]:
         for task_id, raw in zip(task_ids, found, strict=True)
         if (stored := _decode(raw)) is not None
     }
+
+
+def is_revoked(*, task_id: str) -> bool:
+    """Whether the task was cancelled (its snapshot says REVOKED)."""
+    return get_redis().hget(key(task_id), "state") == json.dumps(REVOKED)
 
 
 def seq_of(*, task_id: str) -> int | None:

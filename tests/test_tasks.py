@@ -142,10 +142,11 @@ def test_many_tasks_in_one_worker_process_publish_without_event_loop_errors(
             assert states[-1] == "SUCCESS", (task_id, states)
             assert "PROGRESS" in states
             assert messages[-1]["percent"] == 100
+        # The worker logs "succeeded" just after the SUCCESS snapshot went out.
+        wait_for(lambda: proc.log().count("succeeded in") == 25, timeout=30, what="25 logs")
         log = proc.log()
         assert "Event loop is closed" not in log
         assert "could not publish progress" not in log
-        assert log.count("succeeded in") == 25
         pool_processes = {
             line.split("ForkPoolWorker-")[1].split("]")[0]
             for line in log.splitlines()
@@ -203,3 +204,25 @@ def test_a_task_no_worker_knows_ends_in_failure_saying_why(worker: Proc) -> None
     assert "no task named 'django_starter.tasks.renamed_long_ago'" in str(stored["error"])
     assert "celery -A django_starter worker -l info" in str(stored["error"])
     assert "renamed or removed" in str(stored["error"])
+
+
+def test_a_subtask_no_worker_knows_fails_its_group(worker: Proc) -> None:
+    unknown = celery_app.signature("tests.taskapp.tasks.no_such_task")
+    started = services.start(group(unknown, add.s(1, 2)), owner="session:groups", name="g")
+    stored = ended(started["task_id"])
+    assert stored["state"] == "FAILURE"
+    assert "no task named 'tests.taskapp.tasks.no_such_task'" in str(stored["error"])
+
+
+def test_cancelling_one_subtask_ends_its_group_saying_so() -> None:
+    # On a queue no worker consumes: the subtasks wait, so the cancel always lands first.
+    canvas = group(
+        add.s(1, 2).set(queue="nobody-consumes"), add.s(3, 4).set(queue="nobody-consumes")
+    )
+    started = services.start(canvas, owner="session:cancel-one", name="g")
+    child = started["children"][0]["task_id"]
+    services.cancel(task_id=child, owner="session:cancel-one", is_staff=False)
+    stored = store.read(task_id=started["task_id"])
+    assert stored is not None and stored["state"] == "FAILURE"
+    assert f"({child}) was cancelled" in str(stored["error"])
+    celery_app.control.purge()
