@@ -56,7 +56,8 @@ class Stack:
         self.web = f"http://127.0.0.1:{env['DJANGO_PORT']}"
         self.started = time.monotonic()
         name = f"{Path(argv[0]).stem}-{env['DJANGO_PORT']}"
-        self.proc = Proc(name, argv, env=env, log_dir=log_dir, cwd=clone)
+        with default_signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self.proc = Proc(name, argv, env=env, log_dir=log_dir, cwd=clone)
 
     def health(self, timeout: float) -> dict[str, Any]:
         """Wait until /health/ shows Redis, a worker and Flower; returns the report."""
@@ -80,6 +81,18 @@ class Stack:
     def kill_leftovers(self) -> None:
         for process in self.processes():
             process.kill()
+
+
+@contextlib.contextmanager
+def default_signals(*signums: signal.Signals) -> Iterator[None]:
+    """Default dispositions for the child started inside: the script traps these signals, and
+    a shell cannot trap one that was ignored when it started (as under nohup)."""
+    saved = [(signum, signal.signal(signum, signal.SIG_DFL)) for signum in signums]
+    try:
+        yield
+    finally:
+        for signum, handler in saved:
+            signal.signal(signum, handler)
 
 
 def wait_healthy(web: str, proc: Proc, timeout: float) -> dict[str, Any]:
@@ -278,6 +291,20 @@ async def test_start_dev_uses_a_redis_that_answers_and_sigterm_stops_everything(
     processes = stack.processes()
     os.kill(stack.proc.pid, signal.SIGTERM)  # the script alone, as a process manager would
     assert stack.proc.popen.wait(60) == 143
+    assert_nothing_left(stack, processes)
+
+
+def test_start_dev_stops_everything_when_its_terminal_closes(
+    clone: Path, logs_dir: Path, stacks: list[Stack]
+) -> None:
+    stack = Stack(clone, ["./start_dev.sh"], script_env(), logs_dir)
+    stacks.append(stack)
+    stack.health(timeout=600)
+    wait_for(lambda: "Django Starter is up" in stack.proc.log(), what="the summary block")
+
+    processes = stack.processes()
+    stack.proc.signal(signal.SIGHUP)  # a closing terminal hangs up its whole process group
+    assert stack.proc.popen.wait(60) == 129
     assert_nothing_left(stack, processes)
 
 
