@@ -17,6 +17,7 @@ scripts/bootstrap.sh
 py=.venv/bin/python
 plan=$("$py" scripts/stack.py plan --script ./start_dev.sh)  # one-line error, nothing started
 eval "$plan"
+export USER=${USER:-$(id -un)}  # deploy/supervisord-dev.conf runs as this user
 mkdir -p logs run
 "$py" manage.py migrate --noinput -v 0
 

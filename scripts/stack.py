@@ -20,6 +20,7 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -169,16 +170,15 @@ def reload_worker(config: str) -> None:
     packages = [p for p in sorted(ROOT.iterdir()) if (p / "__init__.py").exists()]
     packages = [p for p in packages if p.name != "tests"]
     supervisorctl = str(Path(sys.executable).parent / "supervisorctl")
-    # supervisord stops it with SIGINT: the loop ends and it exits 0.
-    changes_seen = watchfiles.watch(
-        *packages, watch_filter=watchfiles.PythonFilter(), raise_interrupt=False
-    )
-    for changes in changes_seen:
-        changed = sorted({str(Path(path).relative_to(ROOT)) for _, path in changes})
-        print(f"[reload] {', '.join(changed[:3])} changed: restarting the worker", flush=True)
-        subprocess.run(
-            [supervisorctl, "-c", config, "restart", "worker"], stdout=subprocess.DEVNULL
-        )
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        for changes in watchfiles.watch(*packages, watch_filter=watchfiles.PythonFilter()):
+            changed = sorted({str(Path(path).relative_to(ROOT)) for _, path in changes})
+            print(f"[reload] {', '.join(changed[:3])} changed: restarting the worker", flush=True)
+            restart = [supervisorctl, "-c", config, "restart", "worker"]
+            subprocess.run(restart, stdout=subprocess.DEVNULL)
+    except KeyboardInterrupt:  # supervisord stops it (SIGTERM): a quiet exit
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
