@@ -163,10 +163,41 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
+# A result Redis could not take (it is restarting) is retried, with backoff, for about two
+# minutes instead of failing a task whose work is done.
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#result-backend-always-retry
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_BASE_SLEEP_BETWEEN_RETRIES_MS = 100
+CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 2000
+CELERY_RESULT_BACKEND_MAX_RETRIES = env.int("CELERY_RESULT_BACKEND_MAX_RETRIES", default=120)
+# Time limits: past the soft one the task gets SoftTimeLimitExceeded (it may clean up), past
+# the hard one its pool process is killed. Either ends it in FAILURE, "time limit" in words.
+# https://docs.celeryq.dev/en/stable/userguide/workers.html#time-limits
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=660)
 # With acks_late, an unacknowledged task returns to the queue after this many seconds
-# (Celery's default is one hour). Keep it above your longest task.
+# (Celery's default is one hour). It must exceed the hard time limit, or a task still
+# running would be delivered a second time and run twice at once.
 # (Not named CELERY_* here: Celery would read it as one of its own settings.)
-BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=300)
+BROKER_VISIBILITY_TIMEOUT = env.int(
+    "CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 60
+)
+# Checked here rather than in a system check: the Celery worker, whose tasks would run
+# twice, never runs Django's checks, but every process reads the settings.
+if CELERY_BROKER_URL.split(":")[0] in ("redis", "rediss", "sentinel", "sqs") and (
+    BROKER_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT
+):
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT ({BROKER_VISIBILITY_TIMEOUT} s) must be above "
+        f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT} s): a task still running when the "
+        "broker delivers it again would run twice. Raise CELERY_VISIBILITY_TIMEOUT, e.g. to "
+        f"{CELERY_TASK_TIME_LIMIT + 60}, or lower CELERY_TASK_TIME_LIMIT."
+    )
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT} s) must be below "
+        f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT} s), so a task can clean up first."
+    )
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
     # A running worker looks for tasks past their visibility timeout this often (kombu's

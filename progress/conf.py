@@ -16,6 +16,15 @@ DEFAULTS: dict[str, Any] = {
     "PROGRESS_SNAPSHOT_TTL": 24 * 3600,
     # Unfinished tasks one owner may have at once (None: no limit).
     "PROGRESS_MAX_ACTIVE_TASKS": 5,
+    # Unfinished tasks started from one client address at once (None: no limit).
+    "PROGRESS_MAX_ACTIVE_TASKS_PER_ADDRESS": 20,
+    # Unfinished tasks started through `progress.start` at once, everyone's (None: no limit).
+    "PROGRESS_MAX_QUEUED": 1000,
+    # True only behind a proxy that appends the client's address to X-Forwarded-For: the
+    # address is then that header's last entry, else the socket's peer.
+    "PROGRESS_TRUSTED_PROXY": False,
+    # How long a worker keeps retrying a task's final state while Redis is away (seconds).
+    "PROGRESS_END_WRITE_RETRY_SECONDS": 120.0,
     # Dotted names of the tasks (or canvas factories) POST /tasks/ may start; the first
     # is the default.
     "PROGRESS_TASKS": [],

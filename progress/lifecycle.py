@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
+import redis
 from celery import signals
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from . import changes, store
+from .conf import conf
 from .recorder import Recorder, close_recorder, enter_task, has_recorder
 from .snapshot import FAILURE, PROGRESS, RETRY, REVOKED, STARTED, SUCCESS, Stored
 from .tracking import tracking
@@ -24,17 +27,32 @@ from .tracking import tracking
 logger = logging.getLogger(__name__)
 
 
-def _record(task_id: str | None, **fields: Any) -> Stored | None:
-    """`changes.record` that never raises into the worker (Redis away: logged)."""
+def _record(task_id: str | None, *, patient: bool = False, **fields: Any) -> Stored | None:
+    """`changes.record` that never raises into the worker (Redis away: logged).
+
+    `patient`: a task's end, written in its own pool process, is retried with backoff for
+    up to PROGRESS_END_WRITE_RETRY_SECONDS while Redis is away (restarting, say), so
+    finished work is not left showing as running. Other writes are tried once.
+    """
     if not task_id:
         return None
-    try:
-        return changes.record(task_id, **fields)
-    except Exception:
-        logger.warning(
-            "could not record %s for task %s", fields.get("state"), task_id, exc_info=True
-        )
-        return None
+    deadline = time.monotonic() + (conf.PROGRESS_END_WRITE_RETRY_SECONDS if patient else 0)
+    pause = 0.1
+    while True:
+        try:
+            return changes.record(task_id, **fields)
+        except (redis.ConnectionError, redis.TimeoutError):
+            if time.monotonic() + pause > deadline:
+                break
+            logger.warning(
+                "Redis away: retrying %s of task %s in %.1f s", fields.get("state"), task_id, pause
+            )
+            time.sleep(pause)
+            pause = min(2.0, pause * 2)
+        except Exception:
+            break
+    logger.warning("could not record %s for task %s", fields.get("state"), task_id, exc_info=True)
+    return None
 
 
 @signals.task_prerun.connect
@@ -105,6 +123,7 @@ def on_task_success(sender: Any = None, result: Any = None, **_: Any) -> None:
         fields = {"current": total, "total": total}
     _record(
         task_id,
+        patient=True,
         parent=parent,
         state=SUCCESS,
         percent=100,
@@ -120,16 +139,32 @@ def on_task_failure(
     sender: Any = None, task_id: str | None = None, exception: BaseException | None = None, **_: Any
 ) -> None:
     tracked, _recorder, parent = _tracked(sender, task_id)
+    in_its_process = getattr(getattr(sender, "request", None), "id", None) == task_id
     if not tracked:
-        return
+        if not (task_id and isinstance(exception, TimeLimitExceeded)):
+            return
+        # Past the hard limit the pool process is killed and the worker's main process,
+        # which has no request of the task, sends this: a known snapshot ends, no other.
+        stored = _read(task_id)
+        if stored is None:
+            return
+        parent = stored.get("parent")
     _record(
         task_id,
+        patient=in_its_process,  # never hold up the worker's main process
         parent=parent,
         state=FAILURE,
         message="Failed",
         error=failure_text(sender, exception)[:500],
         finished_at=store.now_iso(),
     )
+
+
+def _read(task_id: str) -> Stored | None:
+    try:
+        return store.read(task_id=task_id)
+    except Exception:
+        return None
 
 
 def failure_text(task: Any, exception: BaseException | None) -> str:
@@ -139,6 +174,8 @@ def failure_text(task: Any, exception: BaseException | None) -> str:
         soft = getattr(limits, "task_soft_time_limit", None)
         hard = getattr(limits, "task_time_limit", None)
         limit = soft if isinstance(exception, SoftTimeLimitExceeded) else hard
+        if exception.args and isinstance(exception.args[0], int | float):
+            limit = exception.args[0]  # the task's own limit, when it has one
         took = f" of {limit:g} s" if limit else ""
         return f"Stopped: the task ran past its time limit{took}."
     if exception is None:

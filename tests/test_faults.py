@@ -50,6 +50,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateStack]:
         tmp_path_factory.mktemp("fault-logs"),
         appendonly=True,
         CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
+        CELERY_TASK_SOFT_TIME_LIMIT=str(VISIBILITY_TIMEOUT - 3),
+        CELERY_TASK_TIME_LIMIT=str(VISIBILITY_TIMEOUT - 2),
     ) as stack:
         stack.start_worker()
         yield stack

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from progress import progress
 
@@ -48,3 +49,15 @@ def failing_part(part: int, fail: bool = False, steps: int = 3) -> int:
     if fail:
         raise RuntimeError(f"part {part} broke")
     return part
+
+
+@shared_task
+def stubborn_task(seconds: int = 30) -> int:
+    """Ignore the soft time limit and keep going: only the hard limit stops it."""
+    for i in range(1, seconds * 10 + 1):
+        try:
+            progress.set(i, total=seconds * 10, message="Ignoring every warning")
+            time.sleep(0.1)
+        except SoftTimeLimitExceeded:
+            pass
+    return seconds
