@@ -8,6 +8,7 @@ app_name = "progress"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("tasks/", views.tasks, name="tasks"),
     path("tasks/<str:task_id>/", views.task_status, name="task-status"),
     path("tasks/<str:task_id>/cancel/", views.cancel_task, name="task-cancel"),

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -18,7 +19,6 @@ from .live import live_fields
 from .snapshot import Snapshot
 
 NOT_FOUND = {"error": "No task with this id belongs to you."}
-RECENT_ON_PAGE = 10
 
 
 def _reader(request: HttpRequest) -> tuple[str | None, bool]:
@@ -31,17 +31,28 @@ def _reader(request: HttpRequest) -> tuple[str | None, bool]:
 def index(request: HttpRequest) -> HttpResponse:
     """The page: a start control per listed task, one bar per task of this reader."""
     owner, _ = _reader(request)
-    recent = services.task_list(owner=owner, is_staff=False, everyone=False, page=1)["tasks"]
+    first_page = services.task_list(owner=owner, is_staff=False, everyone=False, page=1)
     workers = live_fields({"state": "SUCCESS"})  # type: ignore[typeddict-item]
+    starts = [
+        # Each form's own ids: two tasks may both take `steps`.
+        (entry, entry.form(auto_id=f"id_{entry.short_name}_%s") if entry.form else None)
+        for entry in registry.listed()
+    ]
     return render(
         request,
         "progress/index.html",
         {
-            "startable": registry.listed(),
-            "task_ids": [task["task_id"] for task in recent[:RECENT_ON_PAGE]],
+            "starts": starts,
+            "first_page": first_page,
             "workers_online": workers.get("workers_online") or 0,
         },
     )
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for by themselves: the page's SVG icon."""
+    return redirect(static("progress/favicon.svg"), permanent=True)
 
 
 @require_http_methods(["GET", "POST"])

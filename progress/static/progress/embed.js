@@ -1,42 +1,37 @@
-// Brings every {% progress_bar task_id %} on a page to life: follows the task's
-// WebSocket, moves the bar, reconnects until the task has ended.
-const TERMINAL = new Set(["SUCCESS", "FAILURE", "REVOKED"]);
-const WORDS = { PENDING: "Queued", STARTED: "Running", PROGRESS: "Running", RETRY: "Retrying",
-  SUCCESS: "Done", FAILURE: "Failed", REVOKED: "Cancelled" };
+// Brings every {% progress_bar task_id %} on a page to life: the same following as the
+// page's cards (WebSocket, reconnect, polling while it cannot), drawn as one bar and a line.
+import { follow } from "./follow.js";
+import { stateWord } from "./format.js";
 
 export function followBar(element) {
-  const taskId = element.dataset.progressTask;
   const bar = element.querySelector("[role=progressbar]");
   const fill = element.querySelector(".bar-fill");
   const text = element.querySelector(".progress-embed-text");
-  let seq = 0;
-  let state = null;
-  let retries = 0;
-  const connect = () => {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/ws/progress/${taskId}/`);
-    socket.onmessage = (event) => {
-      const snapshot = JSON.parse(event.data);
-      if (snapshot.seq < seq) return;
-      seq = snapshot.seq;
-      state = snapshot.state;
-      retries = 0;
+  let line = "";
+  let note = "";
+  const show = () => {
+    text.textContent = note ? `${line} (${note})` : line;
+  };
+  follow(element.dataset.progressTask, {
+    onSnapshot: (snapshot) => {
+      const word = stateWord(snapshot.state);
       fill.style.width = `${snapshot.percent}%`;
       bar.setAttribute("aria-valuenow", String(snapshot.percent));
+      bar.setAttribute("aria-valuetext", `${snapshot.percent}%, ${word}`);
       element.dataset.state = snapshot.state;
-      const word = WORDS[snapshot.state] || snapshot.state;
-      text.textContent = `${word} · ${snapshot.percent}%${snapshot.message ? ` · ${snapshot.message}` : ""}`;
-    };
-    socket.onclose = (event) => {
-      if (TERMINAL.has(state)) return;
-      if (event.code === 4403 || event.code === 4404) {
-        text.textContent = "This task is not yours or no longer exists.";
-        return;
-      }
-      setTimeout(connect, Math.min(5000, 250 * 2 ** retries++));
-    };
-  };
-  connect();
+      line = `${word} · ${snapshot.percent}%${snapshot.message ? ` · ${snapshot.message}` : ""}`;
+      show();
+    },
+    onLink: (link) => {
+      note = link.mode === "polling" ? "checking every 2 s" : "";
+      show();
+    },
+    onGone: () => {
+      line = "This task is not yours or no longer exists.";
+      note = "";
+      show();
+    },
+  });
 }
 
 for (const element of document.querySelectorAll("[data-progress-task]")) {

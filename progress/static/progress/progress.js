@@ -1,29 +1,30 @@
-// The page's only script: start tasks, follow each over its WebSocket, draw the bars.
-const TERMINAL = new Set(["SUCCESS", "FAILURE", "REVOKED"]);
-const RECONNECT_MAX_MS = 5000;
+// The page: start tasks, a live card per unfinished task, the history, the header's facts.
+import { TaskCard } from "./card.js";
+import { follow, liveSockets } from "./follow.js";
+import { setLabels } from "./format.js";
+import { enableShowMore, showPage } from "./history.js";
+import { requestJSON } from "./http.js";
+import { enableStartForms } from "./start.js";
+
 // An open task socket carries workers_online live; with none open, the page polls the
 // cheap count so the "no worker" banner still comes and goes without a reload.
 const WORKERS_POLL_MS = 2000;
-let openSockets = 0;
-// Close codes of ProgressConsumer: not yours / unknown, and "Redis is unreachable".
-const REFUSED = new Set([4403, 4404]);
-const SOURCE_LOST = 4503;
+const TICK_MS = 1000;
+const TITLE = document.title;
 
-const list = document.getElementById("tasks");
-const template = document.getElementById("task-template");
-const startForms = document.querySelectorAll("form.start");
+const cardList = document.getElementById("tasks");
+const cardsEmpty = document.getElementById("tasks-empty");
 const noWorkerBanner = document.getElementById("no-worker");
 const connectionBanner = document.getElementById("connection");
-const workersCount = document.querySelector("#workers-online span");
-
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
+const workers = document.getElementById("workers-online");
+const cards = new Map(); // task id → TaskCard
+const links = new Map(); // task id → how its card follows it ({mode, reason})
+const shown = new Set(); // task ids on the page, as a card or in the history
 
 function showWorkers(count) {
   if (typeof count !== "number") return;
-  workersCount.textContent = String(count);
+  workers.dataset.count = String(count);
+  workers.querySelector("span").textContent = String(count);
   noWorkerBanner.hidden = count > 0;
 }
 
@@ -32,153 +33,63 @@ function showConnectionProblem(text) {
   connectionBanner.hidden = !text;
 }
 
-function describe(snapshot) {
-  switch (snapshot.state) {
-    case "PENDING":
-      // The server says why a task waits (no worker, wrong queue, N ahead...), in words.
-      if (snapshot.message && snapshot.message !== "Queued") return snapshot.message;
-      if (snapshot.workers_online === 0) return "Queued: no worker is running.";
-      if (snapshot.queue_position) {
-        const n = snapshot.queue_position;
-        return `Queued: ${n} task${n === 1 ? "" : "s"} ahead of yours.`;
-      }
-      return snapshot.message || "Queued.";
-    case "FAILURE":
-      return `Failed: ${snapshot.error || "unknown error"}`;
-    case "SUCCESS":
-      return `Done: ${JSON.stringify(snapshot.result)}`;
-    default:
-      return snapshot.message || "";
-  }
-}
-
-class TaskView {
-  constructor(taskId) {
-    this.taskId = taskId;
-    this.seq = 0;
-    this.state = null;
-    this.retries = 0;
-    this.element = template.content.firstElementChild.cloneNode(true);
-    this.element.dataset.taskId = taskId;
-    this.element.querySelector(".task-id").textContent = taskId.slice(0, 8);
-    this.element.querySelector(".task-id").title = taskId;
-    this.cancelButton = document.createElement("button");
-    this.cancelButton.type = "button";
-    this.cancelButton.className = "task-cancel";
-    this.cancelButton.textContent = "Cancel";
-    this.cancelButton.addEventListener("click", () => this.cancel());
-    this.element.querySelector(".task-head").append(this.cancelButton);
-    list.prepend(this.element);
-  }
-
-  async cancel() {
-    this.cancelButton.disabled = true;
-    try {
-      const response = await fetch(`/tasks/${this.taskId}/cancel/`, {
-        method: "POST",
-        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
-        credentials: "same-origin",
-      });
-      const body = await response.json();
-      if (response.ok) this.render(body);
-      else showConnectionProblem(body.error || `Could not cancel (HTTP ${response.status}).`);
-    } catch (error) {
-      showConnectionProblem(`Could not reach the server: ${error.message}`);
-    } finally {
-      this.cancelButton.disabled = false;
-    }
-  }
-
-  render(snapshot) {
-    if (snapshot.seq < this.seq) return; // an older message: drop it
-    this.seq = snapshot.seq;
-    this.state = snapshot.state;
-    const el = this.element;
-    el.dataset.state = snapshot.state;
-    if (snapshot.name) el.querySelector(".task-name").textContent = snapshot.name.split(".").pop().replaceAll("_", " ");
-    el.querySelector(".task-state").textContent = snapshot.state;
-    el.querySelector(".bar-fill").style.width = `${snapshot.percent}%`;
-    el.querySelector(".bar").setAttribute("aria-valuenow", String(snapshot.percent));
-    el.querySelector(".task-message").textContent = describe(snapshot);
-    this.cancelButton.hidden = TERMINAL.has(snapshot.state);
-    showWorkers(snapshot.workers_online);
-  }
-
-  follow() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/ws/progress/${this.taskId}/`);
-    let opened = false;
-    socket.addEventListener("open", () => { opened = true; openSockets += 1; });
-    socket.addEventListener("close", () => { if (opened) openSockets -= 1; });
-    // The banner clears on the first snapshot, not on open: a socket can open only to be
-    // closed at once with 4503 while Redis is still away.
-    socket.onmessage = (event) => {
-      this.retries = 0;
-      showConnectionProblem("");
-      this.render(JSON.parse(event.data));
-    };
-    socket.onclose = (event) => {
-      if (TERMINAL.has(this.state)) return;
-      if (REFUSED.has(event.code)) {
-        this.element.querySelector(".task-message").textContent = "This task is not yours or no longer exists.";
-        return;
-      }
-      // Lost the server or its Redis: say so, then reconnect; the snapshot on connect catches up.
-      showConnectionProblem(event.code === SOURCE_LOST
-        ? "The server lost contact with Redis, so progress is paused; reconnecting…"
-        : "Lost the live connection to the server; reconnecting…");
-      const delay = Math.min(RECONNECT_MAX_MS, 250 * 2 ** this.retries++);
-      setTimeout(() => this.follow(), delay);
-    };
-  }
-}
-
-function kwargsOf(form) {
-  const kwargs = {};
-  for (const input of form.querySelectorAll("input[name]")) {
-    if (input.value === "") continue;
-    kwargs[input.name] = input.type === "number" ? Number(input.value) : input.value;
-  }
-  return kwargs;
-}
-
-async function startTask(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  const button = form.querySelector("button[type=submit]");
-  button.disabled = true;
-  try {
-    const response = await fetch("/tasks/", {
-      method: "POST",
-      headers: {
-        "X-CSRFToken": csrfToken(),
-        Accept: "application/json",
-        "Content-Type": "application/json",
-      },
-      credentials: "same-origin",
-      body: JSON.stringify({ task: form.dataset.task, kwargs: kwargsOf(form) }),
-    });
-    const body = await response.json();
-    if (response.status !== 202) {
-      showConnectionProblem(body.error || `Could not start the task (HTTP ${response.status}).`);
-      return;
-    }
+/** The banner says what the cards' links say: all live, or the server (or Redis) lost. */
+function showLinks() {
+  const reasons = new Set([...links.values()].filter((l) => l.mode === "polling").map((l) => l.reason));
+  if (reasons.has("redis")) {
+    showConnectionProblem("The server lost contact with Redis, so progress is paused; reconnecting…");
+  } else if (reasons.has("lost")) {
+    showConnectionProblem("Lost the live connection to the server; reconnecting…");
+  } else {
     showConnectionProblem("");
-    const view = new TaskView(body.task_id);
-    view.render({ percent: 0, ...body, seq: 0 });
-    view.follow();
-  } catch (error) {
-    showConnectionProblem(`Could not reach the server: ${error.message}`);
-  } finally {
-    button.disabled = false;
   }
+}
+
+/** "42% · Django Starter" while tasks run (their mean), the plain title otherwise. */
+function showTitle() {
+  const running = [...cards.values()].filter((card) => card.running && card.state !== "PENDING");
+  if (running.length === 0) {
+    document.title = TITLE;
+    return;
+  }
+  const percent = Math.round(running.reduce((sum, card) => sum + card.snapshot.percent, 0) / running.length);
+  document.title = `${percent}% · ${TITLE}`;
+}
+
+function addCard(snapshot, { first = true } = {}) {
+  if (cards.has(snapshot.task_id)) return;
+  shown.add(snapshot.task_id);
+  const card = new TaskCard(snapshot.task_id, { onCancelError: showConnectionProblem });
+  cards.set(snapshot.task_id, card);
+  if (first) cardList.prepend(card.element);
+  else cardList.append(card.element);
+  cardsEmpty.hidden = true;
+  const follower = follow(snapshot.task_id, {
+    onSnapshot: (data) => {
+      card.render(data);
+      showWorkers(data.workers_online);
+      showTitle();
+    },
+    onLink: (link) => {
+      links.set(snapshot.task_id, link);
+      card.showLink(link);
+      showLinks();
+    },
+    onGone: () => {
+      links.delete(snapshot.task_id);
+      card.showGone();
+      showLinks();
+    },
+  });
+  card.deliver = follower.deliver;
+  follower.deliver(snapshot);
 }
 
 async function pollWorkers() {
-  if (openSockets === 0 && !document.hidden) {
+  if (liveSockets() === 0 && !document.hidden) {
     try {
-      const response = await fetch("/health/workers/", { headers: { Accept: "application/json" } });
-      if (response.ok) showWorkers((await response.json()).online);
+      const { ok, body } = await requestJSON("/health/workers/");
+      if (ok) showWorkers(body.online);
     } catch {
       // Server unreachable: the task sockets' banner says so; try again later.
     }
@@ -186,7 +97,12 @@ async function pollWorkers() {
   setTimeout(pollWorkers, WORKERS_POLL_MS);
 }
 
-for (const form of startForms) form.addEventListener("submit", startTask);
+setLabels([...document.querySelectorAll("form.start")].map((f) => [f.dataset.task, f.dataset.label]));
+enableStartForms((snapshot) => addCard(snapshot));
+const historyOptions = { shown, onLive: (snapshot) => addCard(snapshot, { first: false }) };
+showPage(JSON.parse(document.getElementById("first-page").textContent), historyOptions);
+enableShowMore(historyOptions);
 setTimeout(pollWorkers, WORKERS_POLL_MS);
-const initialIds = JSON.parse(document.getElementById("initial-task-ids").textContent);
-for (const taskId of [...initialIds].reverse()) new TaskView(taskId).follow();
+setInterval(() => {
+  for (const card of cards.values()) if (card.running) card.tick();
+}, TICK_MS);

@@ -1,0 +1,71 @@
+// The start controls: each listed task's form, checked in the browser, then POST /tasks/.
+import { requestJSON } from "./http.js";
+
+function kwargsOf(form) {
+  const kwargs = {};
+  for (const input of form.querySelectorAll("input[name]")) {
+    if (input.value === "") continue;
+    kwargs[input.name] = input.type === "number" ? Number(input.value) : input.value;
+  }
+  return kwargs;
+}
+
+function showFieldError(input, text) {
+  const error = input.closest(".field")?.querySelector(".field-error");
+  if (!error) return;
+  error.textContent = text;
+  // The message is the input's description while it stands (with any help text).
+  const described = new Set((input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean));
+  if (text) described.add(error.id);
+  else described.delete(error.id);
+  if (described.size) input.setAttribute("aria-describedby", [...described].join(" "));
+  else input.removeAttribute("aria-describedby");
+  if (text) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+/** The browser's own check of the form's min/max/step; false (and messages) when it fails. */
+function checkFields(form) {
+  let firstBad = null;
+  for (const input of form.querySelectorAll("input[name]")) {
+    const valid = input.checkValidity();
+    showFieldError(input, valid ? "" : input.validationMessage);
+    if (!valid && !firstBad) firstBad = input;
+  }
+  firstBad?.focus();
+  return firstBad === null;
+}
+
+function showFormError(form, text) {
+  const box = form.querySelector(".start-error");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+/** Wire every form.start: on success `onStarted(snapshot)` with the 202 answer. */
+export function enableStartForms(onStarted) {
+  for (const form of document.querySelectorAll("form.start")) {
+    for (const input of form.querySelectorAll("input[name]")) {
+      input.addEventListener("input", () => showFieldError(input, ""));
+    }
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      showFormError(form, "");
+      if (!checkFields(form)) return;
+      const button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      try {
+        const { status, body } = await requestJSON("/tasks/", {
+          method: "POST",
+          data: { task: form.dataset.task, kwargs: kwargsOf(form) },
+        });
+        if (status === 202) onStarted(body);
+        else showFormError(form, body.error || `Could not start the task (HTTP ${status}).`);
+      } catch (error) {
+        showFormError(form, `Could not reach the server: ${error.message}`);
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+}
