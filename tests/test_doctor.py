@@ -99,3 +99,13 @@ def test_a_healthy_stack_exits_0_with_one_line_per_check(
     ours = next(w for w in report["checks"]["workers"]["workers"] if w["name"] == worker.node)  # type: ignore[attr-defined]
     assert ours["queues"] == ["celery"]
     assert ours["missing_tasks"] == []
+
+
+def test_wait_gives_up_with_exit_1_while_a_check_is_not_ok(
+    redis_url: str, worker: Proc, stack_database: Path
+) -> None:
+    env = stack_env(redis_url=redis_url, database_path=stack_database)  # no beat runs here
+    doctor = run_doctor(env, "--wait", "1")  # what the start scripts wait on, for 120 s
+    assert doctor.returncode == 1, doctor.stdout
+    assert re.search(r"WARN\s+Beat\s+beat is not running", doctor.stdout), doctor.stdout
+    assert "fix: celery -A django_starter beat -l info" in doctor.stdout
