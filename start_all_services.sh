@@ -45,6 +45,7 @@ start() {
   trap 'exit 143' TERM
   trap 'exit 129' HUP
   .venv/bin/supervisord -c "$conf"
+  echo "Starting; ready once manage.py doctor finds every service OK..."
   local report
   if ! report=$("$py" manage.py doctor --wait 120); then
     printf '%s\nNot ready after 120 s; see logs/\n' "$report" >&2

@@ -41,6 +41,7 @@ trap 'exit 129' HUP  # the terminal closed
   .venv/bin/supervisord --nodaemon -c deploy/supervisord-dev.conf &
 supervisord=$!
 
+echo "Starting; ready once manage.py doctor finds every service OK..."
 if ! report=$("$py" manage.py doctor --wait 120); then
   printf '%s\nNot ready after 120 s; see logs/\n' "$report" >&2
   exit 1
