@@ -88,13 +88,15 @@ class BenchStack:
             assert self.redis.proc is not None
             self.pids.append(self.redis.proc.pid)
         # Nothing listens on FLOWER_PORT: /health/ never reaches a Flower on 8054.
-        # The per-owner cap on unfinished tasks is lifted: one session POSTs hundreds.
+        # The caps on unfinished tasks are lifted: one session POSTs hundreds.
         self.env = stack_env(
             redis_url=self.redis.url,
             database_path=self.dir / "bench.sqlite3",
             FLOWER_PORT=str(free_port()),
             DJANGO_LOG_LEVEL="WARNING",
             PROGRESS_MAX_ACTIVE_TASKS="1000000",
+            PROGRESS_MAX_ACTIVE_TASKS_PER_ADDRESS="1000000",
+            PROGRESS_MAX_QUEUED="1000000",
             PYTHONPATH=str(ROOT),
         )
         migrate(self.env)

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,8 +20,11 @@ import redis
 from celery import current_app
 from django.conf import settings
 
+from progress import store
+
 from . import fixes
 from .beat import beat_status
+from .live import in_words, stalled_for
 from .queues import broker_lengths, queue_for, waiting
 from .workers import worker_details
 
@@ -241,6 +245,34 @@ def check_database() -> Check:
     return Check("database", OK, f"{where} reachable, no migrations pending", details=details)
 
 
+def check_tasks() -> Check:
+    """Unfinished tasks, and the running ones with no progress for STALLED_AFTER_SECONDS."""
+    tasks = store.unfinished()
+    now = datetime.now(UTC)
+    stalled = [(t, s) for t in tasks if (s := stalled_for(t, now)) is not None]
+    details = {
+        "unfinished": len(tasks),
+        "stalled": [
+            {"task_id": t["task_id"], "name": t.get("name"), "seconds": int(s)} for t, s in stalled
+        ],
+    }
+    if not stalled:
+        return Check("tasks", OK, f"{len(tasks)} unfinished, none stalled", details=details)
+    listed = ", ".join(
+        f"{str(t.get('name')).rsplit('.', 1)[-1]} {t['task_id']} ({in_words(s)})"
+        for t, s in stalled[:5]
+    )
+    more = f" and {len(stalled) - 5} more" if len(stalled) > 5 else ""
+    return Check(
+        "tasks",
+        WARN,
+        f"{len(stalled)} running task(s) with no progress for over "
+        f"{in_words(settings.STALLED_AFTER_SECONDS)}: {listed}{more}",
+        f"see the worker's log; if it is stuck, restart it: {fixes.WORKER}",
+        details,
+    )
+
+
 def run_checks() -> list[Check]:
     """Every check, in the order the stack depends on them."""
     client = diagnostics_client()
@@ -249,7 +281,7 @@ def run_checks() -> list[Check]:
         if checks[0].status == OK:
             workers = worker_details(client)
             checks += [check_workers(workers), check_queues(client, workers)]
-            checks += [check_flower(), check_beat(client)]
+            checks += [check_flower(), check_beat(client), check_tasks()]
         else:
             skipped = "not checked: Redis does not answer"
             checks += [

@@ -10,12 +10,13 @@ reads the workers' descriptions, shared by the whole process for half a second.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 
 from progress.redis_client import get_redis
-from progress.snapshot import PENDING, Stored
+from progress.snapshot import PENDING, PROGRESS, STARTED, Stored
 
 from . import fixes
 from .queues import queue_for, queued_key
@@ -26,7 +27,11 @@ def live_fields(stored: Stored) -> dict[str, Any]:
     """`workers_online`, `queue_position` and, while queued, a `message` saying why it waits."""
     redis = get_redis()
     if stored.get("state") != PENDING:
-        return {"workers_online": workers_online(redis), "queue_position": None}
+        fields: dict[str, Any] = {"workers_online": workers_online(redis), "queue_position": None}
+        stalled = stalled_for(stored)
+        if stalled is not None:
+            fields["message"] = stalled_message(stored, stalled)
+        return fields
     task_id, task_name = stored["task_id"], stored.get("name") or ""
     created = stored.get("created")
     queue = stored.get("queue") or queue_for(task_name)
@@ -86,6 +91,30 @@ def explain(
     if position:
         return f"Queued: {_count(position, 'task')} ahead of yours."
     return "Queued: next in line." if position == 0 else "Queued."
+
+
+def stalled_for(stored: Stored, now: datetime | None = None) -> float | None:
+    """Seconds since a running task last changed, once past STALLED_AFTER_SECONDS."""
+    if stored.get("state") not in (STARTED, PROGRESS) or not stored.get("updated_at"):
+        return None
+    since = datetime.fromisoformat(str(stored["updated_at"]))
+    seconds = ((now or datetime.now(UTC)) - since).total_seconds()
+    return seconds if seconds >= settings.STALLED_AFTER_SECONDS else None
+
+
+def stalled_message(stored: Stored, seconds: float) -> str:
+    """A stalled task's message: how long nothing moved, and what it said last."""
+    last = f" Last: {stored['message']}" if stored.get("message") else ""
+    return f"No progress for {in_words(seconds)} — the worker may be stuck.{last}"
+
+
+def in_words(seconds: float) -> str:
+    """'45 s', '2 min', '3 h': a duration as a person says it."""
+    if seconds < 120:
+        return f"{int(seconds)} s"
+    if seconds < 2 * 3600:
+        return f"{int(seconds // 60)} min"
+    return f"{int(seconds // 3600)} h"
 
 
 def _busy(worker: dict[str, Any]) -> bool:

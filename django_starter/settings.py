@@ -243,6 +243,20 @@ STUCK_AFTER_SECONDS = env.float("STUCK_AFTER_SECONDS", default=10.0)
 DIAGNOSTICS_TIMEOUT = env.float("DIAGNOSTICS_TIMEOUT", default=0.5)
 # Abuse limit: how many unfinished (queued or running) tasks one owner may have at once.
 PROGRESS_MAX_ACTIVE_TASKS = env.int("PROGRESS_MAX_ACTIVE_TASKS", default=5)
+# ... and one client address, whatever its sessions (cookies are free to drop): 429 past it.
+PROGRESS_MAX_ACTIVE_TASKS_PER_ADDRESS = env.int("PROGRESS_MAX_ACTIVE_TASKS_PER_ADDRESS", default=20)
+# ... and everyone together: past it POST /tasks/ answers 503 and queues nothing.
+PROGRESS_MAX_QUEUED = env.int("PROGRESS_MAX_QUEUED", default=1000)
+# The client address is the socket's peer, unless a proxy in front appends the real one to
+# X-Forwarded-For (a client could otherwise claim any address there).
+PROGRESS_TRUSTED_PROXY = env.bool(
+    "DJANGO_BEHIND_PROXY", default=env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+)
+# How long a worker retries writing a task's end while Redis is away, instead of losing it.
+PROGRESS_END_WRITE_RETRY_SECONDS = env.float("PROGRESS_END_WRITE_RETRY_SECONDS", default=120)
+# A running task with no progress.set for this long says so ("the worker may be stuck"),
+# and `manage.py doctor` lists it.
+STALLED_AFTER_SECONDS = env.float("STALLED_AFTER_SECONDS", default=120)
 # The tasks (or canvas factories) that POST /tasks/ and the page may start; the first is
 # the default. Each declares its arguments with a Django form (see progress/registry.py).
 PROGRESS_TASKS = env.list(

@@ -45,17 +45,19 @@ def start(
     Returns the queued snapshot (one task id, also for a group or chord: its bar
     aggregates the subtasks). `name` and `kwargs` are what the history shows of it.
     Raises store.TooManyTasks when the owner already has PROGRESS_MAX_ACTIVE_TASKS
-    unfinished tasks (unless `limited=False`).
+    unfinished tasks, or (a subclass) the request's client address has
+    PROGRESS_MAX_ACTIVE_TASKS_PER_ADDRESS, and store.QueueFull when everyone's together
+    reach PROGRESS_MAX_QUEUED; nothing is sent then. `limited=False` lifts all three.
     """
     owner_id = owners.resolve(owner)
-    limit = conf.PROGRESS_MAX_ACTIVE_TASKS if limited else None
+    limits = _limits(owner, limited=limited)
     if isinstance(signature, group | chord):
-        return _start_group(signature, owner=owner_id, name=name, kwargs=kwargs, limit=limit)
+        return _start_group(signature, owner=owner_id, name=name, kwargs=kwargs, limits=limits)
     task_id = str(uuid.uuid4())
     name = name or str(signature.task)
     stored = store.create(
         store.new_snapshot(task_id=task_id, name=name, owner=owner_id, queue=_queue(signature)),
-        limit=limit,
+        **limits,
     )
     history.created(stored, kwargs=kwargs if kwargs is not None else signature.kwargs)
     _send(
@@ -67,13 +69,36 @@ def start(
     return with_live_fields(stored)
 
 
+def _limits(owner: HttpRequest | str, *, limited: bool) -> dict[str, Any]:
+    """The limits `store.create` checks for this start, and the client's address."""
+    if not limited:
+        return {}
+    address = client_address(owner) if isinstance(owner, HttpRequest) else None
+    return {
+        "limit": conf.PROGRESS_MAX_ACTIVE_TASKS,
+        "address": address,
+        "address_limit": conf.PROGRESS_MAX_ACTIVE_TASKS_PER_ADDRESS,
+        "queued_limit": conf.PROGRESS_MAX_QUEUED,
+    }
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The client's IP address: the socket's peer, or behind a trusted proxy
+    (PROGRESS_TRUSTED_PROXY) the last X-Forwarded-For entry, the one that proxy added."""
+    if conf.PROGRESS_TRUSTED_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
+        if forwarded:
+            return str(forwarded)
+    return request.META.get("REMOTE_ADDR") or None
+
+
 def _start_group(
     canvas: group | chord,
     *,
     owner: str,
     name: str | None,
     kwargs: dict[str, Any] | None,
-    limit: int | None,
+    limits: dict[str, Any],
 ) -> Snapshot:
     """One snapshot for the whole group (its id is the chord callback's), one per subtask."""
     task_id = str(uuid.uuid4())
@@ -103,7 +128,7 @@ def _start_group(
             children=children,
             callback=body is not None,
         ),
-        limit=limit,
+        **limits,
     )
     for child in children:  # subtasks are tracked, but only their group counts for the owner
         store.create(

@@ -19,6 +19,10 @@ from .redis_client import get_redis
 from .snapshot import PENDING, REVOKED, Child, Stored, percent_of
 
 KEY_PREFIX: Final = "progress:task:"
+# Everyone's unfinished tasks (started through `progress.start`), by creation time.
+UNFINISHED_KEY: Final = "progress:unfinished"
+# The ended states as the snapshots store them (snapshot.TERMINAL_STATES).
+ENDED: Final = ("SUCCESS", "FAILURE", "REVOKED")
 
 _TERMINAL_LUA = """
 local function terminal(state)
@@ -117,14 +121,26 @@ return out
 """
 )
 
-# KEYS[1] the task's hash, KEYS[2] the owner's index; ARGV[1] ttl, ARGV[2] the owner's limit
+# KEYS[1] the task's hash, KEYS[2] the owner's index, KEYS[3] the client address's index,
+# KEYS[4] the index of everyone's unfinished tasks; ARGV[1] ttl, ARGV[2] the owner's limit
 # of unfinished tasks ('' for none), ARGV[3] now (epoch), ARGV[4] key prefix, ARGV[5] '1' to
-# add the task to the owner's index ('0' for a group's subtask), ARGV[6..] fields.
+# add the task to the indexes ('0' for a group's subtask), ARGV[6] the address's limit and
+# ARGV[7] everyone's ('' for none), ARGV[8..] fields.
 # Counting and creating in one script: parallel requests cannot pass the limit together.
-# Returns the hash, {-1} when the id exists, {-2, n} when the owner has n unfinished tasks.
+# Returns the hash, {-1} when the id exists, {-2, n} when the owner has n unfinished tasks,
+# {-3, n} when the address has, {-4, n} when everyone together has.
 _CREATE = (
     _TERMINAL_LUA
     + """
+-- The ids of an address's or everyone's unfinished tasks: those that ended (or expired)
+-- leave the index here. `last`: look only at the oldest few.
+local function unfinished(index, last)
+  for _, id in ipairs(redis.call('ZRANGE', index, 0, last or -1)) do
+    local state = redis.call('HGET', ARGV[4] .. id, 'state')
+    if not state or terminal(state) then redis.call('ZREM', index, id) end
+  end
+  return redis.call('ZCARD', index)
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
 if ARGV[2] ~= '' then
   local unfinished = 0
@@ -134,10 +150,26 @@ if ARGV[2] ~= '' then
   end
   if unfinished >= tonumber(ARGV[2]) then return {-2, unfinished} end
 end
-redis.call('HSET', KEYS[1], 'seq', 1, unpack(ARGV, 6))
+if ARGV[6] ~= '' then
+  local n = unfinished(KEYS[3])
+  if n >= tonumber(ARGV[6]) then return {-3, n} end
+end
+if ARGV[5] == '1' then
+  -- Tidy the oldest few on every create; count them all only near the limit.
+  local n = unfinished(KEYS[4], 19)
+  if ARGV[7] ~= '' and n >= tonumber(ARGV[7]) then n = unfinished(KEYS[4]) end
+  if ARGV[7] ~= '' and n >= tonumber(ARGV[7]) then return {-4, n} end
+end
+redis.call('HSET', KEYS[1], 'seq', 1, unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 if ARGV[5] ~= '1' then return redis.call('HGETALL', KEYS[1]) end
 local id = string.sub(KEYS[1], string.len(ARGV[4]) + 1)
+redis.call('ZADD', KEYS[4], ARGV[3], id)
+redis.call('EXPIRE', KEYS[4], ARGV[1])
+if ARGV[6] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[3], id)
+  redis.call('EXPIRE', KEYS[3], ARGV[1])
+end
 redis.call('ZADD', KEYS[2], ARGV[3], id)
 -- Keep enough of the newest ids to count the limit; older ones are finished anyway.
 local keep = 50
@@ -181,6 +213,28 @@ class TooManyTasks(Exception):
         self.limit = limit
 
 
+class TooManyTasksFromAddress(TooManyTasks):
+    """The client's address already has `limit` unfinished tasks (whatever its sessions)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.args = (
+            f"Your address already has {limit} unfinished tasks, the most allowed at once. "
+            "Wait for one to finish, or cancel one, then start again.",
+        )
+
+
+class QueueFull(Exception):
+    """Everyone together already has `limit` unfinished tasks: the server takes no more."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The server already has {limit} unfinished tasks, the most it takes at once. "
+            "Try again in a few minutes."
+        )
+        self.limit = limit
+
+
 def key(task_id: str) -> str:
     """The Redis key of a task's snapshot."""
     return f"{KEY_PREFIX}{task_id}"
@@ -189,6 +243,18 @@ def key(task_id: str) -> str:
 def owner_key(owner: str) -> str:
     """The Redis key of an owner's index of recent task ids."""
     return f"progress:owner:{owner}"
+
+
+def address_key(address: str) -> str:
+    """The Redis key of a client address's index of unfinished task ids."""
+    return f"progress:address:{address}"
+
+
+def unfinished(*, limit: int = 1000) -> list[Stored]:
+    """Tasks started through `progress.start` that have not ended, oldest first."""
+    ids = [str(i) for i in get_redis().zrange(UNFINISHED_KEY, 0, limit - 1)]
+    found = read_many(ids)
+    return [s for i in ids if (s := found.get(i)) is not None and s["state"] not in ENDED]
 
 
 def now_iso() -> str:
@@ -238,29 +304,48 @@ def new_snapshot(*, task_id: str, name: str, owner: str, **fields: Any) -> dict[
     }
 
 
-def create(fields: dict[str, Any], *, limit: int | None = None, indexed: bool = True) -> Stored:
+def create(
+    fields: dict[str, Any],
+    *,
+    limit: int | None = None,
+    indexed: bool = True,
+    address: str | None = None,
+    address_limit: int | None = None,
+    queued_limit: int | None = None,
+) -> Stored:
     """Record a new queued task (see `new_snapshot`) before it is sent to the broker.
 
-    Raises TooManyTasks when its owner already has `limit` unfinished tasks, and
-    ValueError when the id exists. `indexed=False` (a group's subtask) keeps it out of
-    its owner's index, so only the group counts against the owner's limit.
+    Raises TooManyTasks when its owner already has `limit` unfinished tasks,
+    TooManyTasksFromAddress when `address` has `address_limit`, QueueFull when everyone's
+    together reach `queued_limit`, and ValueError when the id exists. `indexed=False` (a
+    group's subtask) keeps it out of the indexes, so only the group counts against limits.
     """
+    if address is None:
+        address_limit = None
     raw = get_redis().eval(
         _CREATE,
-        2,
+        4,
         key(fields["task_id"]),
         owner_key(fields["owner"]),
+        address_key(address or ""),
+        UNFINISHED_KEY,
         conf.PROGRESS_SNAPSHOT_TTL,
         "" if limit is None else limit,
         fields["created"],
         KEY_PREFIX,
         "1" if indexed else "0",
+        "" if address_limit is None else address_limit,
+        "" if queued_limit is None else queued_limit,
         *_encode(dict(fields)),
     )
     if raw == [-1]:
         raise ValueError(f"task {fields['task_id']} already exists")
     if raw and raw[0] == -2:
         raise TooManyTasks(int(limit or 0))
+    if raw and raw[0] == -3:
+        raise TooManyTasksFromAddress(int(address_limit or 0))
+    if raw and raw[0] == -4:
+        raise QueueFull(int(queued_limit or 0))
     stored = _decode(raw)
     assert stored is not None
     return stored

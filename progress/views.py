@@ -85,8 +85,10 @@ def start_task(request: HttpRequest) -> JsonResponse:
         data = services.start(
             entry.signature(kwargs), owner=request, name=entry.name, kwargs=kwargs
         )
-    except store.TooManyTasks as error:
+    except store.TooManyTasks as error:  # this owner's or this address's limit
         return JsonResponse({"error": str(error), "limit": error.limit}, status=429)
+    except store.QueueFull as error:  # everyone's: the server is full, not this client
+        return JsonResponse({"error": str(error), "limit": error.limit}, status=503)
     return JsonResponse(_with_urls(data), status=202)
 
 

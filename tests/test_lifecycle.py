@@ -29,7 +29,7 @@ OUTAGE_SECONDS = 8
 def snapshot_of(client: redis.Redis, task_id: str) -> dict[str, Any]:
     """The task's stored snapshot, read straight from Redis."""
     raw = client.hgetall(f"progress:task:{task_id}")
-    return {field: json.loads(value) for field, value in raw.items()}
+    return {str(field): json.loads(value) for field, value in raw.items()}
 
 
 def celery_state(client: redis.Redis, task_id: str) -> str | None:
@@ -92,9 +92,13 @@ def test_tasks_that_finish_while_redis_is_away_end_in_success(
 
 
 def test_a_task_past_its_time_limit_fails_saying_so(tmp_path: Path) -> None:
-    limits = {"CELERY_TASK_SOFT_TIME_LIMIT": "1", "CELERY_TASK_TIME_LIMIT": "3"}
     tasks = "django_starter.tasks.long_running_task,tests.taskapp.tasks.stubborn_task"
-    with PrivateStack(tmp_path, PROGRESS_TASKS=tasks, **limits) as stack:
+    with PrivateStack(
+        tmp_path,
+        PROGRESS_TASKS=tasks,
+        CELERY_TASK_SOFT_TIME_LIMIT="1",
+        CELERY_TASK_TIME_LIMIT="3",
+    ) as stack:
         stack.start_worker(concurrency=2)
         client = redis.Redis.from_url(stack.redis.url, decode_responses=True)
         soft = start(stack.base_url, steps=100, delay=0.1)

@@ -61,3 +61,11 @@ def stubborn_task(seconds: int = 30) -> int:
         except SoftTimeLimitExceeded:
             pass
     return seconds
+
+
+@shared_task
+def silent_task(seconds: float = 15) -> float:
+    """Report once, then work `seconds` without a word: a task that looks stuck."""
+    progress.set(1, total=2, message="Working quietly")
+    time.sleep(seconds)
+    return seconds
