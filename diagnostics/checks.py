@@ -135,7 +135,7 @@ def check_queues(client: redis.Redis, workers: list[dict[str, Any]]) -> Check:
     routed = sorted({queue_for(name) for name in our_tasks()})
     queues = sorted(set(routed) | {q for w in workers for q in w.get("queues", [])})
     ours = waiting(client, queues)
-    broker = broker_lengths(client, queues) if _broker_is_redis() else {}
+    broker = broker_lengths(client, queues) if broker_is_redis() else {}
     consumers = {q: [w["name"] for w in workers if q in w.get("queues", [])] for q in queues}
     details = {
         "queues": {
@@ -156,6 +156,36 @@ def check_queues(client: redis.Redis, workers: list[dict[str, Any]]) -> Check:
     if orphans:
         return Check("queues", WARN, f"{summary} (no worker is running)", fixes.WORKER, details)
     return Check("queues", OK, summary, details=details)
+
+
+def check_broker() -> Check:
+    """Does the Celery broker answer at CELERY_BROKER_URL, when it is not the Redis above."""
+    from kombu import Connection
+
+    url = safe_url(settings.CELERY_BROKER_URL)
+    connection = Connection(
+        settings.CELERY_BROKER_URL, connect_timeout=settings.DIAGNOSTICS_TIMEOUT
+    )
+    try:
+        connection.ensure_connection(max_retries=0)  # connect() would retry for 2 s
+        server = getattr(connection.connection, "server_properties", None) or {}
+    except Exception as error:  # kombu raises the transport's own errors
+        return Check(
+            "broker",
+            FAIL,
+            f"the Celery broker does not answer at {url}: tasks cannot be queued ({error})",
+            fixes.broker(),
+            {"reachable": False, "url": url, "error": str(error)},
+        )
+    finally:
+        connection.release()
+    product = " ".join(str(server[k]) for k in ("product", "version") if server.get(k))
+    return Check(
+        "broker",
+        OK,
+        f"{product or 'the broker'} answers at {url}",
+        details={"reachable": True, "url": url, "server": product or None},
+    )
 
 
 def check_flower() -> Check:
@@ -292,6 +322,8 @@ def run_checks() -> list[Check]:
             ]
     finally:
         client.close()
+    if not broker_is_redis():
+        checks.insert(1, check_broker())
     return [*checks, check_database()]
 
 
@@ -300,7 +332,8 @@ def health_report() -> dict[str, Any]:
     return {check.name: check.as_json() for check in run_checks()}
 
 
-def _broker_is_redis() -> bool:
+def broker_is_redis() -> bool:
+    """True when Celery's broker is the Redis at REDIS_URL (its queues are lists there)."""
     return bool(settings.CELERY_BROKER_URL == settings.REDIS_URL)
 
 

@@ -26,3 +26,11 @@ def redis() -> str:
     """Start Redis: the dev script embeds one when none answers at REDIS_URL."""
     port = urlsplit(settings.REDIS_URL).port or 6379
     return f"{START_STACK} (starts an embedded Redis), or: redis-server --port {port}"
+
+
+def broker() -> str:
+    """Start the broker CELERY_BROKER_URL names, or point the variable at one that runs."""
+    scheme = urlsplit(settings.CELERY_BROKER_URL).scheme
+    if scheme.startswith(("amqp", "pyamqp")):
+        return "start RabbitMQ (e.g. systemctl start rabbitmq-server), or fix CELERY_BROKER_URL"
+    return "start the broker that CELERY_BROKER_URL names, or fix CELERY_BROKER_URL"

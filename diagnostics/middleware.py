@@ -10,13 +10,15 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from kombu.exceptions import OperationalError
 
+from .checks import broker_is_redis
+
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError)
 
 
 class RedisUnavailableMiddleware:
-    """Answers 503 with the error in words when Redis (or the broker) is down."""
+    """Answers 503 with the error in words when Redis (or the broker) is down, naming which."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -28,8 +30,22 @@ class RedisUnavailableMiddleware:
         if not isinstance(exception, UNAVAILABLE):
             return None
         logger.warning(
-            "Redis unavailable during %s %s: %s", request.method, request.path, exception
+            "Redis or the broker unavailable during %s %s: %s",
+            request.method,
+            request.path,
+            exception,
         )
+        if isinstance(exception, OperationalError) and not broker_is_redis():
+            return JsonResponse(
+                {
+                    "error": "The task broker is not answering, so tasks cannot be started. "
+                    "Try again in a moment.",
+                    "detail": str(exception) if settings.DEBUG else "service unavailable",
+                    "fix": "Start the broker and check CELERY_BROKER_URL; "
+                    "`python manage.py doctor` shows every service.",
+                },
+                status=503,
+            )
         return JsonResponse(
             {
                 "error": "Redis is not answering, so tasks can be neither started nor read. "

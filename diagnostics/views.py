@@ -1,4 +1,4 @@
-"""GET /health/ (every service, 503 when Redis does not answer) and GET /health/workers/."""
+"""GET /health/ (every service; 503 without Redis or the broker) and GET /health/workers/."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ def health(request: HttpRequest) -> JsonResponse:
     report = checks.health_report()
     if not (settings.DEBUG or request.user.is_staff):
         report = {name: _public(check) for name, check in report.items()}
-    return JsonResponse(report, status=200 if report["redis"]["ok"] else 503)
+    # A broker other than that Redis (RabbitMQ) must answer too: without it nothing starts.
+    up = report["redis"]["ok"] and report.get("broker", {"ok": True})["ok"]
+    return JsonResponse(report, status=200 if up else 503)
 
 
 @require_GET

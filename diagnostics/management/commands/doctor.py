@@ -12,6 +12,7 @@ from diagnostics.checks import FAIL, OK, WARN, Check, run_checks
 
 LABELS = {
     "redis": "Redis",
+    "broker": "Broker",
     "workers": "Workers",
     "queues": "Queues",
     "flower": "Flower",
