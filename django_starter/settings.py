@@ -287,6 +287,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
 # CSRF refusals of the API answer JSON the page can show.
 CSRF_FAILURE_VIEW = "progress.views.csrf_failure"
+# Origins other than the site's own that may POST and open WebSockets, scheme and port
+# included (e.g. https://app.example.com behind a proxy on another name).
+# https://docs.djangoproject.com/en/5.2/ref/settings/#csrf-trusted-origins
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Serve over HTTPS? Set DJANGO_SECURE=1: secure cookies, SSL redirect and HSTS together.
 DJANGO_SECURE = env.bool("DJANGO_SECURE", default=False)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=DJANGO_SECURE)

@@ -22,6 +22,7 @@ import websockets
 
 from tests.support.live import Watch, cancel_task, cookie_header, csrf_headers, start_task
 from tests.support.processes import ROOT, Proc, stack_env
+from tests.support.stack import PrivateStack
 
 pytestmark = [pytest.mark.slow]
 
@@ -347,3 +348,52 @@ async def test_ids_are_bounded(live_server_url: str, owner: httpx.AsyncClient) -
     ) as ws:
         await ws.until_closed(timeout=10)
     assert ws.messages == [] and ws.close_code == 4404
+
+
+async def refused_with(url: str, cookie: str, origin: str) -> int:
+    """The HTTP status that refused the handshake (fails when it was accepted)."""
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(
+            url, open_timeout=10, additional_headers={"Cookie": cookie, "Origin": origin}
+        )
+    return int(refused.value.response.status_code)
+
+
+async def test_websocket_from_another_port_or_scheme_of_the_same_host_is_refused(
+    live_server_url: str, owner: httpx.AsyncClient
+) -> None:
+    started = await start_task(owner, steps=1)
+    url = live_server_url.replace("http://", "ws://") + started["ws_url"]
+    port = int(live_server_url.rsplit(":", 1)[1])
+    for origin in (
+        f"http://127.0.0.1:{port + 1}",  # another program on this machine
+        f"https://127.0.0.1:{port}",
+        "http://127.0.0.1",
+        f"http://localhost:{port}",  # a name the server allows, but not this page's
+    ):
+        assert await refused_with(url, cookie_header(owner), origin) == 403, origin
+    # The page's own origin is let in.
+    async with Watch(live_server_url, started["ws_url"], cookie=cookie_header(owner)) as ws:
+        await ws.wait_for(lambda w: w.messages, timeout=10, what="the snapshot")
+
+
+async def test_websocket_from_a_trusted_origin_is_accepted_with_its_scheme_and_port(
+    tmp_path: Path,
+) -> None:
+    trusted = "https://app.example.com,https://*.example.org:8443"
+    with PrivateStack(tmp_path, DJANGO_CSRF_TRUSTED_ORIGINS=trusted) as stack:
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
+            started = await start_task(client, steps=1)
+            cookie = cookie_header(client)
+            for origin in ("https://app.example.com", "https://a.example.org:8443"):
+                async with Watch(
+                    stack.base_url, started["ws_url"], cookie=cookie, origin=origin
+                ) as ws:
+                    await ws.wait_for(lambda w: w.messages, timeout=10, what=origin)
+            url = stack.base_url.replace("http://", "ws://") + started["ws_url"]
+            for origin in (
+                "http://app.example.com",
+                "https://app.example.com:444",
+                "https://example.org",
+            ):
+                assert await refused_with(url, cookie, origin) == 403, origin
