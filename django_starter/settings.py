@@ -127,23 +127,13 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Short timeouts so that a Redis outage becomes a clear 503, never a hung request.
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 
+# For consumers of your own: one PUBLISH per group message, fanned out inside each web
+# process (the progress WebSockets do the same through progress/hub.py, see the README).
 # https://channels.readthedocs.io/en/stable/topics/channel_layers.html
 CHANNEL_LAYERS = {
     "default": {
-        # channels_redis's RedisChannelLayer, reporting a lost Redis to consumers in words.
-        "BACKEND": "progress.layers.ProgressChannelLayer",
-        "CONFIG": {
-            # The read timeout must outlast channels_redis's 5 s blocking BRPOP (redis-py's
-            # own default is also 5 s, so a quiet socket would time out and drop consumers).
-            "hosts": [
-                {
-                    "address": REDIS_URL,
-                    "socket_timeout": 15,
-                    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
-                }
-            ],
-            "prefix": "starter:channels",
-        },
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "starter:channels"},
     }
 }
 
@@ -257,6 +247,8 @@ PROGRESS_END_WRITE_RETRY_SECONDS = env.float("PROGRESS_END_WRITE_RETRY_SECONDS",
 # A running task with no progress.set for this long says so ("the worker may be stuck"),
 # and `manage.py doctor` lists it.
 STALLED_AFTER_SECONDS = env.float("STALLED_AFTER_SECONDS", default=120)
+# Open progress WebSockets one owner may have per web process (past it: close code 4429).
+PROGRESS_MAX_SOCKETS_PER_OWNER = env.int("PROGRESS_MAX_SOCKETS_PER_OWNER", default=20)
 # The tasks (or canvas factories) that POST /tasks/ and the page may start; the first is
 # the default. Each declares its arguments with a Django form (see progress/registry.py).
 PROGRESS_TASKS = env.list(

@@ -1,16 +1,17 @@
 """The one way a task's state changes: write the snapshot, publish it, keep the history.
 
 Everything that moves a task (the worker's lifecycle, `progress.set`, a cancel from the
-web) goes through `record`, so a change is never stored without being published, and
-a task never ends without its history row saying how.
+web) goes through `record`, so a change is never stored without being published (the
+store's script does both in one step), and a task never ends without its history row
+saying how.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import broadcast, history, store
-from .snapshot import TERMINAL_STATES, Stored, public
+from . import history, store
+from .snapshot import TERMINAL_STATES, Stored
 
 
 def record(
@@ -31,9 +32,6 @@ def record(
     if outcome is None:
         return None
     stored, group, created = outcome
-    broadcast.send_snapshot(public(stored))
-    if group is not None:
-        broadcast.send_snapshot(public(group))
     if created:
         history.created(stored)
     for changed in (stored, group):

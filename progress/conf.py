@@ -16,6 +16,8 @@ DEFAULTS: dict[str, Any] = {
     "PROGRESS_SNAPSHOT_TTL": 24 * 3600,
     # Unfinished tasks one owner may have at once (None: no limit).
     "PROGRESS_MAX_ACTIVE_TASKS": 5,
+    # Open WebSockets one owner may have in one web process; past it: close code 4429.
+    "PROGRESS_MAX_SOCKETS_PER_OWNER": 20,
     # Unfinished tasks started from one client address at once (None: no limit).
     "PROGRESS_MAX_ACTIVE_TASKS_PER_ADDRESS": 20,
     # Unfinished tasks started through `progress.start` at once, everyone's (None: no limit).

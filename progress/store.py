@@ -16,7 +16,7 @@ from typing import Any, Final, cast
 
 from .conf import conf
 from .redis_client import get_redis
-from .snapshot import PENDING, REVOKED, Child, Stored, percent_of
+from .snapshot import LIVE_FIELDS, PENDING, PUBLIC_FIELDS, REVOKED, Child, Stored, percent_of
 
 KEY_PREFIX: Final = "progress:task:"
 # Everyone's unfinished tasks (started through `progress.start`), by creation time.
@@ -24,11 +24,34 @@ UNFINISHED_KEY: Final = "progress:unfinished"
 # The ended states as the snapshots store them (snapshot.TERMINAL_STATES).
 ENDED: Final = ("SUCCESS", "FAILURE", "REVOKED")
 
+EVENTS_PREFIX: Final = "progress:events:"
+# The fields a published message carries (the live ones are added by each web process).
+PUBLISHED_FIELDS: Final = [field for field in PUBLIC_FIELDS if field not in LIVE_FIELDS]
+
 _TERMINAL_LUA = """
 local function terminal(state)
   return state == '"SUCCESS"' or state == '"FAILURE"' or state == '"REVOKED"'
 end
 """
+
+# Publishes a snapshot's public fields as one JSON text on its task's channel. The stored
+# values are JSON already, so the text is written by joining them: no encoding at all.
+_PUBLISH_LUA = (
+    "local PUBLISHED = {"
+    + ", ".join(f"'{field}'" for field in PUBLISHED_FIELDS)
+    + """}
+local function publish(key, task_id)
+  local values = redis.call('HMGET', key, unpack(PUBLISHED))
+  local parts = {}
+  for i, field in ipairs(PUBLISHED) do
+    parts[i] = '"' .. field .. '":' .. (values[i] or 'null')
+  end
+  redis.call('PUBLISH', '"""
+    + EVENTS_PREFIX
+    + """' .. task_id, '{' .. table.concat(parts, ',') .. '}')
+end
+"""
+)
 
 # KEYS[1] the task's hash, KEYS[2] its parent's hash (any key when it has none).
 # ARGV[1] ttl, ARGV[2] '1' to create a missing snapshot (a task that reports progress
@@ -36,9 +59,11 @@ end
 # ARGV[5] the key prefix, ARGV[6] n: then n values (field/value pairs used only when
 # creating), then the fields to write.
 # Returns nil when refused (unknown and not to be created, or already terminal), else
-# {created (0/1), the task's hash, the parent's hash when this change moved it}.
+# {created (0/1), the task's hash, the parent's hash when this change moved it}; each
+# change is published on its task's channel in the same step (see `EVENTS_PREFIX`).
 _WRITE = (
     _TERMINAL_LUA
+    + _PUBLISH_LUA
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 local created = 0
@@ -53,6 +78,7 @@ end
 redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[4], unpack(ARGV, 7 + n))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+publish(KEYS[1], string.sub(KEYS[1], string.len(ARGV[5]) + 1))
 local out = {created, redis.call('HGETALL', KEYS[1])}
 if ARGV[3] == '' then return out end
 
@@ -116,6 +142,7 @@ end
 redis.call('HINCRBY', KEYS[2], 'seq', 1)
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('EXPIRE', KEYS[2], ARGV[1])
+publish(KEYS[2], ARGV[3])
 out[3] = redis.call('HGETALL', KEYS[2])
 return out
 """
@@ -235,6 +262,11 @@ class QueueFull(Exception):
         self.limit = limit
 
 
+def events_channel(task_id: str) -> str:
+    """The Redis pub/sub channel on which every change of a task is published."""
+    return f"{EVENTS_PREFIX}{task_id}"
+
+
 def key(task_id: str) -> str:
     """The Redis key of a task's snapshot."""
     return f"{KEY_PREFIX}{task_id}"
@@ -262,7 +294,8 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def _decode(raw: list[str] | dict[str, str] | None) -> Stored | None:
+def decode(raw: list[str] | dict[str, str] | None) -> Stored | None:
+    """A snapshot from its Redis hash (a dict, or HGETALL's flat list)."""
     if not raw:
         return None
     pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
@@ -346,7 +379,7 @@ def create(
         raise TooManyTasksFromAddress(int(address_limit or 0))
     if raw and raw[0] == -4:
         raise QueueFull(int(queued_limit or 0))
-    stored = _decode(raw)
+    stored = decode(raw)
     assert stored is not None
     return stored
 
@@ -382,14 +415,14 @@ def write(
     )
     if raw is None:
         return None
-    stored = _decode(raw[1])
+    stored = decode(raw[1])
     assert stored is not None
-    return stored, _decode(raw[2]) if len(raw) > 2 else None, bool(raw[0])
+    return stored, decode(raw[2]) if len(raw) > 2 else None, bool(raw[0])
 
 
 def read(*, task_id: str) -> Stored | None:
     """The task's snapshot with private fields, or None when the id is unknown."""
-    return _decode(cast("dict[str, str]", get_redis().hgetall(key(task_id))))
+    return decode(cast("dict[str, str]", get_redis().hgetall(key(task_id))))
 
 
 def read_many(task_ids: list[str]) -> dict[str, Stored]:
@@ -402,7 +435,7 @@ def read_many(task_ids: list[str]) -> dict[str, Stored]:
     return {
         task_id: stored
         for task_id, raw in zip(task_ids, found, strict=True)
-        if (stored := _decode(raw)) is not None
+        if (stored := decode(raw)) is not None
     }
 
 

@@ -1,13 +1,14 @@
-"""ProgressConsumer through the real ASGI stack (origins, sessions) and the real channel layer."""
+"""ProgressConsumer through the real ASGI stack (origins, sessions) and the real Redis pub/sub."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -15,7 +16,8 @@ from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
 
 from django_starter.asgi import application
-from progress import broadcast, changes, store
+from progress import changes, store
+from progress.hub import LIVE_PERIOD
 from progress.owners import SESSION_OWNER_KEY
 from progress.redis_client import get_redis
 from progress.snapshot import Snapshot, public
@@ -98,11 +100,13 @@ async def test_an_older_message_is_dropped() -> None:
     newer = await publish(task_id, state="PROGRESS", current=60, total=100)
     assert (await comm.receive_json_from(timeout=5))["seq"] == newer["seq"]
     stale = {**newer, "seq": newer["seq"] - 1, "current": 10, "percent": 10}
-    await get_channel_layer().group_send(
-        broadcast.group_name(task_id), {"type": "progress.update", "snapshot": stale}
-    )
-    assert await comm.receive_nothing(timeout=0.5)
-    await comm.disconnect()
+    await sync_to_async(get_redis().publish)(store.events_channel(task_id), json.dumps(stale))
+    await publish(task_id, state="SUCCESS", current=100, total=100)
+    seen = []
+    while (output := await comm.receive_output(timeout=5))["type"] != "websocket.close":
+        seen.append(json.loads(output["text"]))
+    assert seen[-1]["state"] == "SUCCESS"
+    assert all(message["seq"] >= newer["seq"] and message["current"] != 10 for message in seen)
 
 
 async def test_unknown_task_is_refused_with_4404_and_no_snapshot() -> None:
@@ -136,18 +140,91 @@ async def test_a_refused_reader_receives_nothing_after_the_close() -> None:
     assert await comm.receive_nothing(timeout=0.5)
 
 
-async def test_a_lost_group_message_is_caught_up_from_the_store() -> None:
+async def test_a_change_published_while_the_subscription_was_down_is_caught_up() -> None:
     cookie = await sync_cookie("owner-i")
     task_id = await own_task("owner-i")
     comm = communicator(task_id, cookie)
     await comm.connect(timeout=5)
     assert (await comm.receive_json_from(timeout=5))["seq"] == 1
-    # Written to the store but never sent to the group (as when channels_redis drops a
-    # message at capacity): the socket still gets it, and closes on the terminal state.
+    # Cut the process's subscription, and change the task before it is back: the hub
+    # re-subscribes, reads the task once, and the socket still gets the change.
+    redis = get_redis()
+    await sync_to_async(redis.client_kill_filter)(_type="pubsub")
     await sync_to_async(store.write)(task_id=task_id, state="SUCCESS", current=100, total=100)
-    caught_up = await comm.receive_json_from(timeout=5)
+    caught_up = await comm.receive_json_from(timeout=10)
     assert (caught_up["state"], caught_up["seq"]) == ("SUCCESS", 2)
     assert await closed_with(comm) == 1000
+
+
+async def test_idle_sockets_cost_no_redis_command_each(settings: Any) -> None:
+    """Sockets on a running task send no command of their own: 1 or 40, the same count."""
+    settings.PROGRESS_MAX_SOCKETS_PER_OWNER = 100
+    cookie = await sync_cookie("owner-idle")
+    task_id = await own_task("owner-idle")
+    await publish(task_id, state="PROGRESS", current=1, total=10)
+
+    async def commands_while_open(sockets: int) -> int:
+        comms = [communicator(task_id, cookie) for _ in range(sockets)]
+        for comm in comms:
+            await comm.connect(timeout=5)
+            await comm.receive_json_from(timeout=5)
+        before = await sync_to_async(command_count)()
+        await asyncio.sleep(3 * LIVE_PERIOD)  # three refreshes of the live fields
+        after = await sync_to_async(command_count)()
+        for comm in comms:
+            await comm.disconnect()
+        return after - before
+
+    one, many = await commands_while_open(1), await commands_while_open(40)
+    # The same process-wide reads whatever the number of sockets (give or take a worker
+    # heartbeat landing in one window and not the other).
+    assert many - one <= 10, (one, many)
+
+
+def command_count() -> int:
+    """Commands Redis has processed so far, our INFO calls included."""
+    return int(get_redis().info("stats")["total_commands_processed"])
+
+
+async def test_past_the_socket_limit_a_new_socket_is_closed_with_4429(settings: Any) -> None:
+    settings.PROGRESS_MAX_SOCKETS_PER_OWNER = 2
+    cookie = await sync_cookie("owner-many-sockets")
+    task_id = await own_task("owner-many-sockets")
+    open_ones = [communicator(task_id, cookie) for _ in range(2)]
+    for comm in open_ones:
+        await comm.connect(timeout=5)
+        await comm.receive_json_from(timeout=5)
+    refused = communicator(task_id, cookie)
+    await refused.connect(timeout=5)
+    assert await closed_with(refused) == 4429
+    await open_ones[0].disconnect()
+    again = communicator(task_id, cookie)  # a slot is free again
+    await again.connect(timeout=5)
+    assert (await again.receive_json_from(timeout=5))["task_id"] == task_id
+    for comm in (open_ones[1], again):
+        await comm.disconnect()
+
+
+async def test_every_socket_of_a_task_gets_the_same_text_and_the_end() -> None:
+    cookie = await sync_cookie("owner-fan")
+    task_id = await own_task("owner-fan")
+    comms = [communicator(task_id, cookie) for _ in range(5)]
+    for comm in comms:
+        await comm.connect(timeout=5)
+        await comm.receive_from(timeout=5)
+    for step in range(1, 50):
+        await publish(task_id, state="PROGRESS", current=step, total=50)
+    await publish(task_id, state="SUCCESS", current=50, total=50)
+    for comm in comms:
+        texts = []
+        while True:
+            output = await comm.receive_output(timeout=10)
+            if output["type"] == "websocket.close":
+                break
+            texts.append(output["text"])
+        seqs = [json.loads(text)["seq"] for text in texts]
+        assert seqs == sorted(set(seqs)), "newer only, never a repeat"
+        assert json.loads(texts[-1])["state"] == "SUCCESS", "the terminal state always arrives"
 
 
 async def test_a_finished_task_redis_forgot_is_sent_from_the_history_then_closed() -> None:

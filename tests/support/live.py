@@ -147,5 +147,6 @@ async def follow_like_the_page(
         await asyncio.sleep(delay)
         delay = min(5.0, delay * 2)
     raise AssertionError(
-        f"no {until} within {timeout}s; close codes: {[w.close_code for w in watches]}"
+        f"no {until} within {timeout}s; close codes: {[w.close_code for w in watches]}; "
+        f"last states: {[w.states for w in watches[-2:]]}; last: {watches[-1].messages[-1:]}"
     )

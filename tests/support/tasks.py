@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from typing import Any
 
 from progress import store
+from progress.redis_client import get_redis
 from progress.snapshot import Stored
 
 # The name a test snapshot carries; no worker has a task by that name.
@@ -37,3 +40,23 @@ def create_snapshot(
 def create_task(**options: Any) -> str:
     """The id of a new queued task (see `create_snapshot`)."""
     return create_snapshot(**options)["task_id"]
+
+
+class Published:
+    """What Redis publishes on some tasks' channels, as a web process's hub receives it."""
+
+    def __init__(self, task_ids: list[str]) -> None:
+        self.pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(*(store.events_channel(task_id) for task_id in task_ids))
+
+    def next(self, timeout: float = 10) -> dict[str, Any]:
+        """The next published snapshot; fails after `timeout` seconds without one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = self.pubsub.get_message(timeout=0.5)
+            if message is not None:
+                return dict(json.loads(message["data"]))
+        raise AssertionError(f"nothing published within {timeout} s")
+
+    def close(self) -> None:
+        self.pubsub.close()
