@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -252,3 +253,44 @@ async def test_a_broker_that_does_not_answer_is_named_not_redis(tmp_path: Path) 
         assert "rabbitmq-server" in doctor.stdout
     finally:
         stack.stop()
+
+
+async def test_rabbitmq_gives_a_killed_workers_task_to_another_at_once(
+    tmp_path: Path, rabbitmq_vhost: str
+) -> None:
+    # The default visibility timeout (720 s) stays: RabbitMQ, not a timeout, brings it back.
+    broker = f"amqp://guest:guest@{RABBITMQ_HOST}/{rabbitmq_vhost}"
+    with PrivateStack(tmp_path, CELERY_BROKER_URL=broker) as stack:
+        workers = [stack.start_worker(name=f"rabbit-{n}") for n in ("a", "b")]
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
+            started = await start_task(
+                client, task="long_running_task", kwargs={"steps": 40, "delay": 0.1}
+            )
+            task_id = started["task_id"]
+            async with Watch(stack.base_url, started["ws_url"], cookie=cookie_header(client)) as ws:
+                await ws.wait_for(
+                    lambda w: any(
+                        m["state"] == "PROGRESS" and m["percent"] >= 20 for m in w.messages
+                    ),
+                    timeout=60,
+                    what="progress before the kill",
+                )
+                (first,) = [w for w in workers if f"[{task_id}] received" in w.log()]
+                (second,) = [w for w in workers if w is not first]
+                first.signal(signal.SIGKILL)  # the worker and its pool: no goodbye, no ack
+                await ws.wait_for(
+                    lambda w: last_state(w) == "SUCCESS",
+                    timeout=60,
+                    what="SUCCESS on the other worker, long before any visibility timeout",
+                )
+                await ws.until_closed()
+        restart = len(ws.states) - 1 - ws.states[::-1].index("STARTED")
+        assert ws.messages[restart]["current"] == 0 < max(m["current"] for m in ws.messages)
+        assert ws.messages[-1]["result"]["steps"] == 40
+        await asyncio.to_thread(
+            wait_for,
+            lambda: f"[{task_id}] succeeded" in second.log(),
+            timeout=30,
+            what="the success line in the other worker's log",
+        )
+        assert f"[{task_id}] succeeded" not in first.log()
