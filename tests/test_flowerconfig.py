@@ -1,0 +1,74 @@
+"""flowerconfig.py's rules, on real Flower processes: no empty credentials, no foreign Host."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.processes import BIN, ROOT, Proc, free_port, stack_env, wait_for
+
+pytestmark = [pytest.mark.slow]
+
+
+def flower_argv(port: int) -> list[str]:
+    return [str(BIN / "celery"), "-A", "django_starter", "flower", f"--port={port}"]
+
+
+@pytest.mark.parametrize("credentials", [":", "admin:", ":secret", "admin", " :pw"])
+def test_empty_user_or_password_is_refused_with_a_clear_error(
+    redis_url: str, credentials: str
+) -> None:
+    env = stack_env(redis_url=redis_url, FLOWER_BASIC_AUTH=credentials)
+    result = subprocess.run(
+        flower_argv(free_port()), env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "Flower refuses FLOWER_BASIC_AUTH entry" in result.stderr
+    assert "neither part empty" in result.stderr
+    if "secret" in credentials:
+        assert "secret" not in result.stderr  # the password is never echoed
+
+
+@pytest.fixture(scope="module")
+def flower(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A Flower on 127.0.0.1 without a password, as `celery -A django_starter flower` starts."""
+    port = free_port()
+    proc = Proc(
+        f"flower-{port}",
+        flower_argv(port),
+        env=stack_env(redis_url=redis_url),
+        log_dir=Path(tmp_path_factory.mktemp("flower")),
+    )
+
+    def answers() -> bool:
+        if not proc.alive():
+            raise RuntimeError(f"flower exited:\n{proc.log()[-3000:]}")
+        return httpx.get(f"http://127.0.0.1:{port}/healthcheck", timeout=2).status_code == 200
+
+    try:
+        wait_for(answers, timeout=60, what="Flower")
+        yield port
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+def test_loopback_host_names_are_served(flower: int, host: str) -> None:
+    response = httpx.get(
+        f"http://127.0.0.1:{flower}/", headers={"Host": f"{host}:{flower}"}, timeout=10
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1.evil.example", "192.168.1.20"])
+def test_any_other_host_header_is_refused(flower: int, host: str) -> None:
+    # What a page whose DNS name was rebound to 127.0.0.1 sends: its own name.
+    for path in ("/", "/api/workers", "/tasks/datatable"):
+        response = httpx.get(
+            f"http://127.0.0.1:{flower}{path}", headers={"Host": f"{host}:{flower}"}, timeout=10
+        )
+        assert response.status_code == 403, path
