@@ -22,8 +22,9 @@ def lonely_stack(tmp_path: Path) -> Iterator[PrivateStack]:
 
 
 def test_the_banner_goes_when_a_worker_starts_and_comes_back_when_it_stops(
-    page: Page, lonely_stack: PrivateStack
+    lonely_stack: PrivateStack, page: Page
 ) -> None:
+    # The stack first: it stops after the page has closed (no refused request at the end).
     page.goto(lonely_stack.base_url + "/")
     banner = page.locator("#no-worker")
     expect(banner).to_be_visible()
@@ -36,6 +37,9 @@ def test_the_banner_goes_when_a_worker_starts_and_comes_back_when_it_stops(
     expect(task.locator(".task-message")).to_have_text(
         f"Queued: no worker is running. Start one with: {WORKER_COMMAND}"
     )
+    expect(task.locator(".task-state")).to_have_text("Queued")
+    expect(task.locator(".task-elapsed")).to_have_text("not started")
+    expect(task.locator(".task-eta")).to_have_text("estimating…")
 
     worker = lonely_stack.start_worker()
     try:

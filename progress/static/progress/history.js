@@ -9,6 +9,16 @@ const empty = document.getElementById("history-empty");
 const more = document.getElementById("history-more");
 const template = document.getElementById("history-template");
 let nextPage = null;
+// A group's parts have history rows of their own; the group's card or row stands for them.
+const subtasks = new Set();
+
+/** Remember a group's parts (and drop any row of theirs already shown). */
+export function noteSubtasks(snapshot) {
+  for (const child of snapshot.children || []) {
+    subtasks.add(child.task_id);
+    list.querySelector(`[data-task-id="${child.task_id}"]`)?.remove();
+  }
+}
 
 function row(snapshot) {
   const item = template.content.firstElementChild.cloneNode(true);
@@ -35,8 +45,9 @@ function row(snapshot) {
 
 /** Show a page of GET /tasks/: finished tasks here, unfinished ones handed to `onLive`. */
 export function showPage(data, { onLive, shown }) {
+  data.tasks.forEach(noteSubtasks);
   for (const snapshot of data.tasks) {
-    if (shown.has(snapshot.task_id)) continue;
+    if (shown.has(snapshot.task_id) || subtasks.has(snapshot.task_id)) continue;
     shown.add(snapshot.task_id);
     if (TERMINAL.has(snapshot.state)) list.append(row(snapshot));
     else onLive(snapshot);

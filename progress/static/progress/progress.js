@@ -1,8 +1,8 @@
 // The page: start tasks, a live card per unfinished task, the history, the header's facts.
 import { TaskCard } from "./card.js";
 import { follow, liveSockets } from "./follow.js";
-import { setLabels } from "./format.js";
-import { enableShowMore, showPage } from "./history.js";
+import { TERMINAL, setLabels } from "./format.js";
+import { enableShowMore, noteSubtasks, showPage } from "./history.js";
 import { requestJSON } from "./http.js";
 import { enableStartForms } from "./start.js";
 
@@ -67,6 +67,13 @@ function addCard(snapshot, { first = true } = {}) {
   const follower = follow(snapshot.task_id, {
     onSnapshot: (data) => {
       card.render(data);
+      noteSubtasks(data);
+      if (TERMINAL.has(data.state)) {
+        // Ended: however the card was following, it has nothing more to wait for.
+        links.delete(snapshot.task_id);
+        card.showLink({ mode: "done" });
+        showLinks();
+      }
       showWorkers(data.workers_online);
       showTitle();
     },

@@ -1,6 +1,16 @@
 // The start controls: each listed task's form, checked in the browser, then POST /tasks/.
 import { requestJSON } from "./http.js";
 
+// One start at a time: a new session's first two starts, sent at once, would each get
+// an owner of their own from the server, and one task would be lost to this page.
+let previous = Promise.resolve();
+
+function inTurn(send) {
+  const turn = previous.then(send);
+  previous = turn.catch(() => {});
+  return turn;
+}
+
 function kwargsOf(form) {
   const kwargs = {};
   for (const input of form.querySelectorAll("input[name]")) {
@@ -55,10 +65,8 @@ export function enableStartForms(onStarted) {
       const button = form.querySelector("button[type=submit]");
       button.disabled = true;
       try {
-        const { status, body } = await requestJSON("/tasks/", {
-          method: "POST",
-          data: { task: form.dataset.task, kwargs: kwargsOf(form) },
-        });
+        const data = { task: form.dataset.task, kwargs: kwargsOf(form) };
+        const { status, body } = await inTurn(() => requestJSON("/tasks/", { method: "POST", data }));
         if (status === 202) onStarted(body);
         else showFormError(form, body.error || `Could not start the task (HTTP ${status}).`);
       } catch (error) {
