@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Locator, Page, WebSocketRoute, expect
 
 from tests.support.browser import checked_page
 from tests.support.processes import ROOT, Proc, stack_env
+from tests.support.stack import PrivateStack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -90,7 +91,7 @@ def test_a_finished_task_is_in_the_history_after_a_reload_even_once_redis_forgot
     expect(row.locator(".history-state")).to_have_text("Done")
     expect(row.locator(".history-name")).to_have_text("Long running task")
     expect(row.locator(".history-outcome")).to_contain_text("Steps 5")
-    expect(row.locator(".history-took")).to_have_text(re.compile(r"^took \d+ s$"))
+    expect(row.locator(".history-took")).to_have_text(re.compile(r"^took (\d+ s|under 1 s)$"))
     expect(page.locator(".task")).to_have_count(0)
     expect(page.locator("#tasks-empty")).to_be_visible()
     expect(page.locator("#history-empty")).to_be_hidden()
@@ -182,6 +183,47 @@ def test_the_favicon_answers_at_both_addresses(page: Page, live_server_url: str)
     assert linked.ok and "svg" in linked.headers["content-type"]
     legacy = page.request.get(live_server_url + "/favicon.ico")  # follows the redirect
     assert legacy.ok and legacy.body() == linked.body()
+
+
+def test_cancel_stops_a_running_task_and_says_so(
+    page: Page, live_server_url: str, worker: Proc
+) -> None:
+    page.goto(live_server_url + "/")
+    task = start_long_task(page, steps=200, delay=0.1)
+    expect(task).to_have_attribute("data-state", "PROGRESS", timeout=20_000)
+    task.get_by_role("button", name="Cancel").click()
+    expect(task).to_have_attribute("data-state", "REVOKED")
+    expect(task.locator(".task-state")).to_have_text("Cancelled")
+    expect(task.locator(".task-message")).to_have_text("Cancelled before it finished.")
+    expect(task.get_by_role("button", name="Cancel")).to_be_hidden()
+    expect(page).to_have_title("Django Starter")
+
+
+@pytest.fixture
+def failing_stack(tmp_path: Path) -> Iterator[PrivateStack]:
+    """A private stack whose page may also start a task that fails (from tests/taskapp)."""
+    listed = "django_starter.tasks.long_running_task,tests.taskapp.tasks.failing_task"
+    with PrivateStack(tmp_path, PROGRESS_TASKS=listed) as stack:
+        stack.start_worker()
+        yield stack
+
+
+def test_a_failed_task_says_why_on_its_card_and_in_the_history(
+    failing_stack: PrivateStack, page: Page
+) -> None:
+    page.goto(failing_stack.base_url + "/")
+    page.get_by_role("button", name="Start failing task").click()
+    task = page.locator(".task").first
+    expect(task.locator(".task-name")).to_have_text("Failing task")
+    expect(task).to_have_attribute("data-state", "FAILURE", timeout=30_000)
+    expect(task.locator(".task-state")).to_have_text("Failed")
+    expect(task.locator(".task-error")).to_have_text("ValueError: Something went wrong")
+    task_id = task.get_attribute("data-task-id")
+
+    page.reload()
+    row = page.locator(f'.history-item[data-task-id="{task_id}"]')
+    expect(row.locator(".history-state")).to_have_text("Failed")
+    expect(row.locator(".history-outcome")).to_have_text("ValueError: Something went wrong")
 
 
 def refuse_sockets(page: Page, code: int) -> None:

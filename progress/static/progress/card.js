@@ -76,7 +76,10 @@ export class TaskCard {
   message(snapshot) {
     if (snapshot.state === "PENDING") return queuedText(snapshot);
     if (snapshot.state === "REVOKED") return "Cancelled before it finished.";
-    return snapshot.message || "";
+    const text = snapshot.message || "";
+    // "Done" or "Failed" again under the badge that says so: say nothing instead.
+    if (TERMINAL.has(snapshot.state) && text.toLowerCase() === stateWord(snapshot.state).toLowerCase()) return "";
+    return text;
   }
 
   renderChildren(children) {
@@ -137,7 +140,7 @@ export class TaskCard {
     if (TERMINAL.has(s.state)) {
       const took = secondsBetween(s.started_at, s.finished_at);
       elapsedLabel.textContent = "Took";
-      elapsed.textContent = took === null ? "never started" : duration(took);
+      elapsed.textContent = took === null ? "never started" : duration(took, { short: true });
       eta.parentElement.hidden = true;
       return;
     }

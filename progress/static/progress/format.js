@@ -32,8 +32,9 @@ export function taskLabel(name) {
   return words ? words[0].toUpperCase() + words.slice(1) : name;
 }
 
-/** 4 → "4 s", 125 → "2 min 5 s", 3720 → "1 h 2 min". */
-export function duration(seconds) {
+/** 4 → "4 s", 125 → "2 min 5 s", 3720 → "1 h 2 min"; with `short`, 0.3 → "under 1 s". */
+export function duration(seconds, { short = false } = {}) {
+  if (short && seconds < 1) return "under 1 s";
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `${s} s`;
   const minutes = Math.floor(s / 60);
