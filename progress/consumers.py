@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -30,7 +31,7 @@ class ProgressConsumer(AsyncWebsocketConsumer):
 
     The process's hub does the work: it subscribes to the task once, whoever watches,
     and offers every socket the same encoded text; this consumer only checks who may
-    watch and writes the latest text it was offered.
+    watch and writes what it was offered: the latest text of each state in turn.
     """
 
     # No channel layer: the hub subscribes per task, not per socket (a layer would add a
@@ -43,7 +44,8 @@ class ProgressConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
-        self.latest: tuple[str, bool] | None = None
+        # Texts offered and not yet written: one per state in a row, the latest of each.
+        self.pending: deque[tuple[str, str, bool]] = deque()
         self.ready = asyncio.Event()
         if not is_valid_task_id(self.task_id):
             await self.refuse(CLOSE_NOT_FOUND)
@@ -77,33 +79,37 @@ class ProgressConsumer(AsyncWebsocketConsumer):
         except (*LOST_ERRORS, TimeoutError):
             self.lost()
 
-    def offer(self, text: str, *, final: bool) -> None:
-        """The hub has a newer text of the task: it replaces any text not yet written."""
-        if not self.closing:
-            self.latest = (text, final)
-            self.ready.set()
+    def offer(self, text: str, *, state: str, final: bool) -> None:
+        """A newer text of the task: it replaces an unwritten one of the same state."""
+        if self.closing:
+            return
+        if self.pending and self.pending[-1][1] == state:
+            self.pending[-1] = (text, state, final)
+        else:
+            self.pending.append((text, state, final))
+        self.ready.set()
 
     def lost(self) -> None:
         """Redis went away: close with 4503; the page shows its banner and reconnects."""
         if not self.closing:
             self.closing = True
-            self.latest = None
+            self.pending.clear()
             self.ready.set()
 
     async def write_latest(self) -> None:
         while True:
             await self.ready.wait()
             self.ready.clear()
-            if self.latest is None:  # lost
+            if self.closing and not self.pending:  # lost
                 await self.close(code=CLOSE_SOURCE_LOST)
                 return
-            text, final = self.latest
-            self.latest = None
-            await self.send(text_data=text)
-            if final:
-                self.closing = True
-                await self.close()
-                return
+            while self.pending:
+                text, _state, final = self.pending.popleft()
+                await self.send(text_data=text)
+                if final:
+                    self.closing = True
+                    await self.close()
+                    return
 
     async def disconnect(self, code: int) -> None:
         if not self.watching:

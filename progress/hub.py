@@ -4,8 +4,9 @@ Every change of a task is published on its Redis channel (see `store.EVENTS_PREF
 Each web process subscribes once per task its sockets watch, decodes each message
 once, adds the live fields (workers online, queue position) once, encodes the result
 once, and hands the same text to every socket watching that task. A socket that falls
-behind gets the latest text when it is ready (latest wins, never a backlog); a terminal
-state is the last text a task ever has, so it always arrives.
+behind gets the latest text when it is ready (latest wins, never a backlog), though
+never at the cost of a change of state (RETRY, say, is not skipped); a terminal state
+is the last text a task ever has, so it always arrives.
 
 The live fields are read once per process every `LIVE_PERIOD`, not per socket: an idle
 socket costs nothing. When the subscription breaks, the hub re-subscribes and reads
@@ -43,7 +44,7 @@ LOST_AFTER = 3.0
 class Watcher(Protocol):
     """A socket that shows one task: the hub offers it each new text of the task."""
 
-    def offer(self, text: str, *, final: bool) -> None: ...
+    def offer(self, text: str, *, state: str, final: bool) -> None: ...
 
     def lost(self) -> None: ...
 
@@ -112,7 +113,7 @@ class Hub:
                 watched.compose()
         watched.watchers.add(watcher)
         if watched.text:
-            watcher.offer(watched.text, final=watched.final)
+            watcher.offer(watched.text, state=watched.stored["state"], final=watched.final)
 
     async def unwatch(self, task_id: str, watcher: Watcher) -> None:
         """The socket is gone; the last one of a task ends its subscription."""
@@ -184,9 +185,9 @@ class Hub:
         self._send(watched)
 
     def _send(self, watched: Watched) -> None:
-        text, final = watched.compose(), watched.final
+        text, state, final = watched.compose(), watched.stored["state"], watched.final
         for watcher in list(watched.watchers):
-            watcher.offer(text, final=final)
+            watcher.offer(text, state=state, final=final)
 
     # --- live fields, once per process ----------------------------------------------
     async def _refresh_forever(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections import deque
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from django.contrib.sessions.backends.db import SessionStore
 
 from django_starter.asgi import application
 from progress import changes, store
+from progress.consumers import ProgressConsumer
 from progress.hub import LIVE_PERIOD
 from progress.owners import SESSION_OWNER_KEY
 from progress.redis_client import get_redis
@@ -306,3 +308,17 @@ async def publish(task_id: str, **fields: Any) -> Snapshot:
     stored = await sync_to_async(changes.record)(task_id, **fields)
     assert stored is not None
     return public(stored)
+
+
+async def test_a_socket_that_falls_behind_keeps_only_the_latest_text_of_each_state() -> None:
+    consumer = ProgressConsumer()
+    consumer.pending, consumer.ready = deque(), asyncio.Event()
+    for step in range(1, 1001):  # offered faster than the socket writes
+        consumer.offer(f"progress {step}", state="PROGRESS", final=False)
+    consumer.offer("retry", state="RETRY", final=False)
+    consumer.offer("started", state="STARTED", final=False)
+    for step in range(1, 1001):
+        consumer.offer(f"again {step}", state="PROGRESS", final=False)
+    consumer.offer("done", state="SUCCESS", final=True)
+    texts = [text for text, _state, _final in consumer.pending]
+    assert texts == ["progress 1000", "retry", "started", "again 1000", "done"]
