@@ -1,12 +1,14 @@
 """Web and workers on separate hosts: a worker host dies mid-task, another host finishes it.
 
-Five hosts, each a network namespace on a private subnet (tests/support/netns.py): "redis"
-runs redis-server, "web" runs Daphne, "worker-a" and "worker-b" run one Celery worker
-each, and "client" is the browser. Every process reaches the others only by their
-addresses on that subnet, as on separate machines; what they share besides the network
-is the code, the settings and the SQLite file (the filesystem is common to namespaces;
-several real machines would share a PostgreSQL through DATABASE_URL, see
-tests/test_backends.py). Skipped, with the reason, where namespaces cannot be made.
+Six hosts, each a network namespace on a private subnet (tests/support/netns.py): "redis"
+runs redis-server, "web" and "web-2" run Daphne each, "worker-a" and "worker-b" run one
+Celery worker each, and "client" is the browser, which starts the task through one web
+host and watches it through both (as behind a proxy without sticky sessions). Every
+process reaches the others only by their addresses on that subnet, as on separate
+machines; what they share besides the network is the code, the settings and the SQLite
+file (the filesystem is common to namespaces; several real machines would share a
+PostgreSQL through DATABASE_URL, see tests/test_backends.py). Skipped, with the reason,
+where namespaces cannot be made.
 """
 
 from __future__ import annotations
@@ -51,15 +53,16 @@ class Cluster:
         self.net, self.logs = net, logs
         self.procs: dict[str, Proc] = {}
         self.expected: set[str] = set()  # hosts whose process must stay up
-        for host in ("redis", "web", "worker-a", "worker-b", "client"):
+        for host in ("redis", "web", "web-2", "worker-a", "worker-b", "client"):
             net.add_host(host)
         address = net.addresses
         self.redis_url = f"redis://{address['redis']}:6379/0"
         self.base_url = f"http://{address['web']}:{WEB_PORT}"
+        self.other_base_url = f"http://{address['web-2']}:{WEB_PORT}"
         self.env = stack_env(
             redis_url=self.redis_url,
             database_path=logs / "db.sqlite3",
-            DJANGO_ALLOWED_HOSTS=address["web"],
+            DJANGO_ALLOWED_HOSTS=f"{address['web']},{address['web-2']}",
             CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
             CELERY_TASK_SOFT_TIME_LIMIT=str(VISIBILITY_TIMEOUT - 3),
             CELERY_TASK_TIME_LIMIT=str(VISIBILITY_TIMEOUT - 2),
@@ -100,15 +103,17 @@ class Cluster:
         self.wait(lambda: self._redis().ping(), what="redis-server on the redis host")
         migrate = self.net.argv("web", [str(BIN / "python"), "manage.py", "migrate", "-v0"])
         subprocess.run(migrate, env=self.env, cwd=ROOT, check=True, timeout=120)
-        web = self.net.addresses["web"]
-        self.start("web", [str(BIN / "daphne"), "-b", web, "-p", str(WEB_PORT), ASGI])
+        for web in ("web", "web-2"):
+            bind = self.net.addresses[web]
+            self.start(web, [str(BIN / "daphne"), "-b", bind, "-p", str(WEB_PORT), ASGI])
         for host in ("worker-a", "worker-b"):
             self.start(host, [*CELERY_WORKER, "-n", f"{host}@%h"])
-        self.expected = {"redis", "web", "worker-a", "worker-b"}
-        self.wait(
-            lambda: httpx.get(f"{self.base_url}/health/", timeout=2).status_code == 200,
-            what="Daphne on the web host",
-        )
+        self.expected = {"redis", "web", "web-2", "worker-a", "worker-b"}
+        for url in (self.base_url, self.other_base_url):
+            self.wait(
+                lambda url=url: httpx.get(f"{url}/health/", timeout=2).status_code == 200,
+                what=f"Daphne at {url}",
+            )
         self.wait(lambda: self.online() == {"worker-a", "worker-b"}, what="both workers online")
 
     def _redis(self) -> redis.Redis:
@@ -171,8 +176,12 @@ async def follow_through_a_host_failure(cluster: Cluster) -> dict[str, Any]:
         started = await start_task(
             client, task="long_running_task", kwargs={"steps": STEPS, "delay": DELAY}
         )
-        task_id = started["task_id"]
-        async with Watch(cluster.base_url, started["ws_url"], cookie=cookie_header(client)) as ws:
+        task_id, ws_url, cookie = started["task_id"], started["ws_url"], cookie_header(client)
+        # The same page's socket on each web host: progress must reach both.
+        async with (
+            Watch(cluster.base_url, ws_url, cookie=cookie) as ws,
+            Watch(cluster.other_base_url, ws_url, cookie=cookie) as other,
+        ):
             await ws.wait_for(
                 lambda w: any(m["state"] == "PROGRESS" and m["percent"] >= 20 for m in w.messages),
                 timeout=60,
@@ -197,11 +206,13 @@ async def follow_through_a_host_failure(cluster: Cluster) -> dict[str, Any]:
                 what="SUCCESS from the other host",
             )
             await ws.until_closed()
+            await other.until_closed()
         listed = (await client.get("/tasks/")).json()["tasks"]
     return {
         "task_id": task_id,
         "first": first,
         "watch": ws,
+        "other_watch": other,
         "returned_after": returned_after,
         "listed": listed,
     }
@@ -216,7 +227,11 @@ def test_a_dead_worker_host_task_finishes_on_another_host(cluster: Cluster) -> N
         f"{outcome['returned_after']:.1f} s later (visibility timeout {VISIBILITY_TIMEOUT} s)"
     )
 
-    # The page's socket, on the client host, saw the task start over and succeed.
+    # The page's sockets on both web hosts saw the task start over and succeed.
+    other = outcome["other_watch"]
+    assert other.messages[-1]["state"] == "SUCCESS", other.states
+    assert other.close_code == 1000
+    assert "STARTED" in other.states
     assert ws.messages[-1]["state"] == "SUCCESS"
     assert ws.messages[-1]["percent"] == 100
     assert ws.messages[-1]["result"]["steps"] == STEPS
