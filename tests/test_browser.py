@@ -128,3 +128,24 @@ def test_a_reload_mid_task_resumes_the_card(page: Page, live_server_url: str, wo
     expect(task.locator(".task-name")).to_have_text("Long running task")
     expect(task).to_have_attribute("data-state", "SUCCESS", timeout=40_000)
     expect(task.locator(".task-result")).to_contain_text("100")
+
+
+def test_the_page_works_from_the_keyboard(page: Page, live_server_url: str, worker: Proc) -> None:
+    page.goto(live_server_url + "/")
+    steps = page.locator(LONG).get_by_label("Steps")
+    steps.focus()
+    steps.fill("300")
+    page.keyboard.press("Enter")  # Enter in a field starts its task
+    task = page.locator(".task").first
+    expect(task).to_have_attribute("data-state", "PROGRESS", timeout=20_000)
+
+    # Tab from the start buttons reaches the card's Cancel; Enter presses it.
+    page.locator("#start-task").focus()
+    cancel = task.get_by_role("button", name="Cancel")
+    for _ in range(20):
+        if cancel.evaluate("button => button === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    expect(cancel).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(task).to_have_attribute("data-state", "REVOKED")
