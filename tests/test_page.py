@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.template import Context, Template
 from playwright.sync_api import Browser, Locator, Page, WebSocketRoute, expect
 
 from tests.support.browser import checked_page
@@ -224,6 +225,24 @@ def test_a_failed_task_says_why_on_its_card_and_in_the_history(
     row = page.locator(f'.history-item[data-task-id="{task_id}"]')
     expect(row.locator(".history-state")).to_have_text("Failed")
     expect(row.locator(".history-outcome")).to_have_text("ValueError: Something went wrong")
+
+
+def test_the_progress_bar_tag_follows_a_task_on_any_page(
+    page: Page, live_server_url: str, worker: Proc
+) -> None:
+    page.goto(live_server_url + "/")
+    task_id = start_long_task(page, steps=20, delay=0.1).get_attribute("data-task-id")
+    html = Template("{% load progress %}{% progress_bar task_id %}").render(
+        Context({"task_id": task_id})
+    )
+    # Another page of the same site, the tag's markup in it, embed.js as the tag loads it.
+    page.goto(live_server_url + "/accounts/login/")
+    page.evaluate("html => { document.body.innerHTML = html; }", html)
+    page.add_script_tag(url="/static/progress/embed.js", type="module")
+    embed = page.locator(f'[data-progress-task="{task_id}"]')
+    expect(embed).to_have_attribute("data-state", "SUCCESS", timeout=30_000)
+    expect(embed.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    expect(embed.locator(".progress-embed-text")).to_have_text(re.compile(r"^Done · 100%"))
 
 
 def refuse_sockets(page: Page, code: int) -> None:
