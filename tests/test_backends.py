@@ -46,7 +46,8 @@ def postgres_url() -> Iterator[str]:
     try:
         admin = psycopg.connect(POSTGRES_ADMIN, connect_timeout=3, autocommit=True)
     except psycopg.Error as error:
-        pytest.skip(f"PostgreSQL does not answer at {POSTGRES_ADMIN} ({error})".strip())
+        reason = " ".join(str(error).split())
+        pytest.skip(f"PostgreSQL does not answer at {POSTGRES_ADMIN} ({reason})")
     name = f"starter_test_{uuid.uuid4().hex[:12]}"
     try:
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -148,11 +148,10 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """The hosts with their processes, all stopped and removed afterwards, even on failure."""
     net = Network()
     try:
-        net.start()
-    except NetworkUnavailable as error:
-        pytest.skip(f"cannot build hosts from network namespaces here: {error}")
-    try:
-        cluster = Cluster(net, tmp_path)
+        try:
+            cluster = Cluster(net.start(), tmp_path)
+        except NetworkUnavailable as error:
+            pytest.skip(f"cannot build hosts from network namespaces here: {error}")
         try:
             cluster.start_stack()
             yield cluster
