@@ -12,7 +12,7 @@ class ProgressConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
 
-        from . import lifecycle  # noqa: F401  (connects the Celery signal handlers)
+        from . import history, lifecycle  # noqa: F401  (connect their Celery signal handlers)
         from .owners import on_login
 
         user_logged_in.connect(on_login, dispatch_uid="progress.owners.on_login")

@@ -1,17 +1,17 @@
 """The one way a task's state changes: write the snapshot, publish it, keep the history.
 
 Everything that moves a task (the worker's lifecycle, `progress.set`, a cancel from the
-web) goes through `record`, so a change is never stored without being published (the
-store's script does both in one step), and a task never ends without its history row
-saying how.
+web) goes through `record`, so a change is never stored without being published, and a
+task never ends without its history record (the store's script does all three in one
+step; the record reaches the database in a batch, see `history.drain`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import history, store
-from .snapshot import TERMINAL_STATES, Stored
+from . import store
+from .snapshot import Stored
 
 
 def record(
@@ -31,10 +31,4 @@ def record(
     outcome = store.write(task_id=task_id, parent=parent, create_as=create_as, **fields)
     if outcome is None:
         return None
-    stored, group, created = outcome
-    if created:
-        history.created(stored)
-    for changed in (stored, group):
-        if changed is not None and changed["state"] in TERMINAL_STATES:
-            history.finished(changed)
-    return stored
+    return outcome[0]

@@ -1,23 +1,31 @@
 """The task history in the database: a row when a tracked task is created and when it ends.
 
 Redis holds the live snapshot; this table outlives it (expired, flushed, lost), so
-finished work is never forgotten. Writes never break a task: a database error is
-logged and the task goes on.
+finished work is never forgotten. A task started through the API gets its row in the
+request that starts it. Everything else (a task's end, a task first heard of through
+`progress.set`) is pushed on a Redis list by the same script that stores the change,
+and written here in batches by `drain`: by a thread of each worker, every second, and
+by every read of the history, so a reader never misses a record. No task waits for
+the database, and a database error loses nothing (the batch goes back on the list).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError
+from celery import signals
+from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from . import store
 from .conf import conf
 from .models import TaskRun
+from .redis_client import get_redis
 from .snapshot import SUCCESS, TERMINAL_STATES, Snapshot, Stored, percent_of
 
 logger = logging.getLogger(__name__)
@@ -68,18 +76,94 @@ def created(stored: Stored, *, kwargs: dict[str, Any] | None = None) -> None:
         logger.warning("could not record task %s in the history", stored["task_id"], exc_info=True)
 
 
-def finished(stored: Stored) -> None:
-    """Record how a task ended (its terminal snapshot)."""
-    if stored["state"] not in TERMINAL_STATES:
-        return
+DRAIN_BATCH = 500
+DRAIN_EVERY = 1.0
+
+
+def drain(*, limit: int = DRAIN_BATCH) -> int:
+    """Write up to `limit` waiting records to the database (one query each way); how many."""
+    client = get_redis()
+    raw: list[str] = client.lpop(store.history_key(), limit) or []  # type: ignore[assignment]
+    if not raw:
+        return 0
+    latest: dict[str, Stored] = {}
+    for text in raw:  # several records of one task: the newest (by seq) wins
+        record = json.loads(text)
+        seen = latest.get(record["task_id"])
+        if seen is None or record.get("seq", 0) >= seen.get("seq", 0):
+            latest[record["task_id"]] = record
     try:
-        TaskRun.objects.update_or_create(
-            task_id=stored["task_id"],
-            defaults=_fields(stored),
-            create_defaults={**_fields(stored), "created_at": _created_at(stored)},
-        )
+        with transaction.atomic():
+            _write(latest)
     except DatabaseError:
-        logger.warning("could not record the end of %s", stored["task_id"], exc_info=True)
+        logger.warning("could not write %d history records; kept for later", len(raw))
+        client.lpush(store.history_key(), *reversed(raw))
+        raise
+    return len(raw)
+
+
+def _write(records: dict[str, Stored]) -> None:
+    """Insert or update the rows of these records (a row never goes back to an older seq)."""
+    rows = {run.task_id: run for run in TaskRun.objects.filter(task_id__in=list(records))}
+    changed, new = [], []
+    for task_id, record in records.items():
+        fields = _fields(record)
+        run = rows.get(task_id)
+        if run is None:
+            new.append(TaskRun(task_id=task_id, created_at=_created_at(record), **fields))
+        elif fields["seq"] >= run.seq:
+            for name, value in fields.items():
+                setattr(run, name, value)
+            changed.append(run)
+    TaskRun.objects.bulk_create(new, ignore_conflicts=True)
+    if changed:
+        TaskRun.objects.bulk_update(changed, fields=list(_fields(records[changed[0].task_id])))
+
+
+class Drainer:
+    """The thread of a worker's main process that writes the history every second."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="progress-history", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(DRAIN_EVERY):
+            self.drain_all()
+        self.drain_all()  # what is left at shutdown
+
+    @staticmethod
+    def drain_all() -> None:
+        try:
+            while drain() == DRAIN_BATCH:
+                pass
+        except Exception:  # Redis or the database away: the records wait on the list
+            logger.debug("history drain failed", exc_info=True)
+        finally:
+            close_old_connections()
+
+
+_drainer: Drainer | None = None
+
+
+@signals.worker_ready.connect
+def start_drainer(**_: Any) -> None:
+    global _drainer
+    _drainer = Drainer()
+    _drainer.start()
+
+
+@signals.worker_shutting_down.connect
+def stop_drainer(**_: Any) -> None:
+    if _drainer is not None:
+        _drainer.stop()
 
 
 def _created_at(stored: Stored) -> datetime:
@@ -116,14 +200,23 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def find(task_id: str) -> TaskRun | None:
-    """The history row of a task, if it has one."""
+    """The history row of a task, if it has one (waiting records written first)."""
+    _drain_quietly()
     return TaskRun.objects.filter(task_id=task_id).first()
 
 
 def runs(*, owner: str | None) -> QuerySet[TaskRun]:
     """A reader's tasks, newest first (`owner=None`: everyone's, for staff)."""
+    _drain_quietly()
     queryset = TaskRun.objects.all()
     return queryset if owner is None else queryset.filter(owner=owner)
+
+
+def _drain_quietly() -> None:
+    try:
+        drain()
+    except Exception:  # the read goes on with what the database has
+        logger.warning("could not write waiting history records", exc_info=True)
 
 
 def reassign(*, old_owner: str, new_owner: str) -> int:

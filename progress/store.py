@@ -9,10 +9,13 @@ same script, so the group's aggregate can never miss or double-count a child.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import UTC, datetime
 from typing import Any, Final, cast
+
+from django.db import connection
 
 from .conf import conf
 from .redis_client import get_redis
@@ -27,6 +30,8 @@ ENDED: Final = ("SUCCESS", "FAILURE", "REVOKED")
 EVENTS_PREFIX: Final = "progress:events:"
 # The fields a published message carries (the live ones are added by each web process).
 PUBLISHED_FIELDS: Final = [field for field in PUBLIC_FIELDS if field not in LIVE_FIELDS]
+# What the history keeps of a task: the published fields and its owner and creation time.
+RECORDED_FIELDS: Final = [*PUBLISHED_FIELDS, "owner", "created"]
 
 _TERMINAL_LUA = """
 local function terminal(state)
@@ -50,10 +55,25 @@ local function publish(key, task_id)
     + EVENTS_PREFIX
     + """' .. task_id, '{' .. table.concat(parts, ',') .. '}')
 end
+
+-- A task created here or ended: its record goes on the history list (KEYS[3]), which a
+-- worker thread writes to the database in batches, off every task's path.
+local RECORDED = {"""
+    + ", ".join(f"'{field}'" for field in RECORDED_FIELDS)
+    + """}
+local function remember(key)
+  local values = redis.call('HMGET', key, unpack(RECORDED))
+  local parts = {}
+  for i, field in ipairs(RECORDED) do
+    parts[i] = '"' .. field .. '":' .. (values[i] or 'null')
+  end
+  redis.call('RPUSH', KEYS[3], '{' .. table.concat(parts, ',') .. '}')
+end
 """
 )
 
-# KEYS[1] the task's hash, KEYS[2] its parent's hash (any key when it has none).
+# KEYS[1] the task's hash, KEYS[2] its parent's hash (any key when it has none), KEYS[3]
+# the history list of this database (see `history_key`).
 # ARGV[1] ttl, ARGV[2] '1' to create a missing snapshot (a task that reports progress
 # without having been started here), ARGV[3] parent id or '', ARGV[4] now (ISO, JSON),
 # ARGV[5] the key prefix, ARGV[6] n: then n values (field/value pairs used only when
@@ -79,6 +99,7 @@ redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[4], unpack(ARGV, 7 + n))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 publish(KEYS[1], string.sub(KEYS[1], string.len(ARGV[5]) + 1))
+if created == 1 or terminal(redis.call('HGET', KEYS[1], 'state')) then remember(KEYS[1]) end
 local out = {created, redis.call('HGETALL', KEYS[1])}
 if ARGV[3] == '' then return out end
 
@@ -143,6 +164,7 @@ redis.call('HINCRBY', KEYS[2], 'seq', 1)
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 publish(KEYS[2], ARGV[3])
+if terminal(redis.call('HGET', KEYS[2], 'state')) then remember(KEYS[2]) end
 out[3] = redis.call('HGETALL', KEYS[2])
 return out
 """
@@ -265,6 +287,17 @@ class QueueFull(Exception):
 def events_channel(task_id: str) -> str:
     """The Redis pub/sub channel on which every change of a task is published."""
     return f"{EVENTS_PREFIX}{task_id}"
+
+
+def history_key() -> str:
+    """The list of task records waiting to be written to this project's database.
+
+    Named after the database, so that only processes writing to the same one take from
+    it (a test's own database never takes a live server's records, say).
+    """
+    database = connection.settings_dict
+    where = f"{database.get('HOST')}:{database.get('PORT')}/{database.get('NAME')}"
+    return f"progress:history:{hashlib.sha1(where.encode()).hexdigest()[:12]}"
 
 
 def key(task_id: str) -> str:
@@ -401,9 +434,10 @@ def write(
     defaults = _encode(create_as) if create_as is not None else []
     raw = get_redis().eval(
         _WRITE,
-        2,
+        3,
         key(task_id),
         key(parent) if parent else key(task_id),
+        history_key(),
         conf.PROGRESS_SNAPSHOT_TTL,
         "1" if create_as is not None else "0",
         parent or "",

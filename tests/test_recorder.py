@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from progress import changes, store
+from progress import changes, history, store
 from progress.models import TaskRun
 from progress.recorder import Recorder, TaskCancelled
 from tests.support.expected import SNAPSHOT_FIELDS, TIMESTAMP_PATTERN
@@ -109,7 +109,8 @@ def test_a_task_with_no_snapshot_gets_one_nobodys_on_its_first_write() -> None:
         "one",
     )
     assert re.match(TIMESTAMP_PATTERN, snapshot["started_at"] or "")
-    run = TaskRun.objects.get(task_id=task_id)  # and its history row, staff only
+    assert history.drain() >= 1  # its history record, written in a batch
+    run = TaskRun.objects.get(task_id=task_id)  # staff only: no owner
     assert (run.owner, run.name, run.state) == ("", "tests.elsewhere", "PROGRESS")
     # Unknown was not cancelled: the task goes on reporting.
     recorder.set(2, total=4)
@@ -149,3 +150,15 @@ def test_a_failed_write_is_kept_and_retried_later(redis_url: str) -> None:
     snapshot = store.read(task_id=task_id)
     assert snapshot is not None
     assert (snapshot["current"], snapshot["seq"]) == (5, 2)
+
+
+@pytest.mark.django_db
+def test_a_tasks_end_reaches_the_history_in_a_batch_and_never_goes_back() -> None:
+    task_id = create_task(owner="session:batch")
+    changes.record(task_id, state="PROGRESS", current=5, total=10)
+    changes.record(task_id, state="SUCCESS", current=10, total=10, result={"n": 10})
+    changes.record(task_id, state="PROGRESS", current=6, total=10)  # refused: already ended
+    history.drain()
+    run = TaskRun.objects.get(task_id=task_id)
+    assert (run.state, run.result, run.owner, run.seq) == ("SUCCESS", {"n": 10}, "session:batch", 3)
+    assert history.drain() == 0  # nothing left waiting

@@ -74,7 +74,8 @@ def test_own_tasks_in_a_chain_and_a_group_each_get_their_snapshot(worker: Proc) 
 def test_an_untracked_task_leaves_no_snapshot_and_sends_no_command_of_ours(
     worker: Proc, redis_url: str
 ) -> None:
-    ours = ("progress:", "starter:queued", "starter:channels")
+    # Per-task commands of ours (the history drainer's LPOP each second is per worker).
+    ours = ("progress:task:", "progress:events:", "progress:owner:", "starter:queued")
     seen: list[str] = []
     stop = threading.Event()
     monitor_client = redis.Redis.from_url(redis_url, decode_responses=True)
