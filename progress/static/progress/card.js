@@ -78,7 +78,8 @@ export class TaskCard {
     if (snapshot.state === "REVOKED") return "Cancelled before it finished.";
     const text = snapshot.message || "";
     // "Done" or "Failed" again under the badge that says so: say nothing instead.
-    if (TERMINAL.has(snapshot.state) && text.toLowerCase() === stateWord(snapshot.state).toLowerCase()) return "";
+    const repeatsBadge = text.toLowerCase() === stateWord(snapshot.state).toLowerCase();
+    if (TERMINAL.has(snapshot.state) && repeatsBadge) return "";
     return text;
   }
 
@@ -115,7 +116,9 @@ export class TaskCard {
     } else if (snapshot.state === "SUCCESS") {
       const list = document.createElement("dl");
       list.className = "task-result";
-      const rows = snapshot.result === null ? [[null, "Finished (no result)"]] : resultRows(snapshot.result);
+      const rows = snapshot.result === null
+        ? [[null, "Finished (no result)"]]
+        : resultRows(snapshot.result);
       for (const [label, value] of rows) {
         const row = document.createElement("div");
         const term = document.createElement("dt");

@@ -81,7 +81,9 @@ export function shortValue(value, max = 60) {
 export function resultRows(result, maxRows = 6) {
   if (result && typeof result === "object" && !Array.isArray(result)) {
     const entries = Object.entries(result);
-    const rows = entries.slice(0, maxRows).map(([key, value]) => [keyLabel(key), shortValue(value)]);
+    const rows = entries
+      .slice(0, maxRows)
+      .map(([key, value]) => [keyLabel(key), shortValue(value)]);
     if (entries.length > maxRows) rows.push(["…", `${entries.length - maxRows} more`]);
     return rows;
   }

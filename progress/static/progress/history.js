@@ -39,7 +39,8 @@ function row(snapshot) {
   when.dateTime = ended || "";
   when.textContent = ended ? clockTime(ended) : "";
   const took = secondsBetween(snapshot.started_at, snapshot.finished_at);
-  part("took").textContent = took === null ? "never started" : `took ${duration(took, { short: true })}`;
+  part("took").textContent =
+    took === null ? "never started" : `took ${duration(took, { short: true })}`;
   return item;
 }
 

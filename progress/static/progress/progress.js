@@ -35,9 +35,12 @@ function showConnectionProblem(text) {
 
 /** The banner says what the cards' links say: all live, or the server (or Redis) lost. */
 function showLinks() {
-  const reasons = new Set([...links.values()].filter((l) => l.mode === "polling").map((l) => l.reason));
+  const polling = [...links.values()].filter((link) => link.mode === "polling");
+  const reasons = new Set(polling.map((link) => link.reason));
   if (reasons.has("redis")) {
-    showConnectionProblem("The server lost contact with Redis, so progress is paused; reconnecting…");
+    showConnectionProblem(
+      "The server lost contact with Redis, so progress is paused; reconnecting…",
+    );
   } else if (reasons.has("lost")) {
     showConnectionProblem("Lost the live connection to the server; reconnecting…");
   } else {
@@ -52,7 +55,8 @@ function showTitle() {
     document.title = TITLE;
     return;
   }
-  const percent = Math.round(running.reduce((sum, card) => sum + card.snapshot.percent, 0) / running.length);
+  const total = running.reduce((sum, card) => sum + card.snapshot.percent, 0);
+  const percent = Math.round(total / running.length);
   document.title = `${percent}% · ${TITLE}`;
 }
 
@@ -104,7 +108,8 @@ async function pollWorkers() {
   setTimeout(pollWorkers, WORKERS_POLL_MS);
 }
 
-setLabels([...document.querySelectorAll("form.start")].map((f) => [f.dataset.task, f.dataset.label]));
+const startForms = [...document.querySelectorAll("form.start")];
+setLabels(startForms.map((form) => [form.dataset.task, form.dataset.label]));
 enableStartForms((snapshot) => addCard(snapshot));
 const historyOptions = { shown, onLive: (snapshot) => addCard(snapshot, { first: false }) };
 showPage(JSON.parse(document.getElementById("first-page").textContent), historyOptions);

@@ -25,7 +25,8 @@ function showFieldError(input, text) {
   if (!error) return;
   error.textContent = text;
   // The message is the input's description while it stands (with any help text).
-  const described = new Set((input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean));
+  const ids = (input.getAttribute("aria-describedby") || "").split(" ");
+  const described = new Set(ids.filter(Boolean));
   if (text) described.add(error.id);
   else described.delete(error.id);
   if (described.size) input.setAttribute("aria-describedby", [...described].join(" "));
@@ -66,7 +67,8 @@ export function enableStartForms(onStarted) {
       button.disabled = true;
       try {
         const data = { task: form.dataset.task, kwargs: kwargsOf(form) };
-        const { status, body } = await inTurn(() => requestJSON("/tasks/", { method: "POST", data }));
+        const send = () => requestJSON("/tasks/", { method: "POST", data });
+        const { status, body } = await inTurn(send);
         if (status === 202) onStarted(body);
         else showFormError(form, body.error || `Could not start the task (HTTP ${status}).`);
       } catch (error) {
