@@ -28,7 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import store
 from .conf import conf
-from .live import live_fields
+from .live import live_fields, workers_online
 from .snapshot import PENDING, TERMINAL_STATES, Stored
 
 logger = logging.getLogger(__name__)
@@ -217,9 +217,8 @@ class Hub:
 
     @staticmethod
     def _live_of(waiting: dict[str, Stored]) -> tuple[int | None, dict[str, dict[str, Any]]]:
-        running: Stored = {"state": "STARTED"}  # type: ignore[typeddict-item]
-        online = live_fields(running).get("workers_online")
-        return online, {task_id: live_fields(stored) for task_id, stored in waiting.items()}
+        queued = {task_id: live_fields(stored) for task_id, stored in waiting.items()}
+        return workers_online(), queued
 
     @staticmethod
     def _for_live(watched: Watched) -> Stored:

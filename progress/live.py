@@ -32,6 +32,13 @@ def live_fields(stored: Stored) -> dict[str, Any]:
     return _hook(conf.PROGRESS_LIVE_FIELDS)(stored)
 
 
+def workers_online() -> int | None:
+    """How many workers are online, as the hook counts them (None without a hook)."""
+    running: Stored = {"state": "STARTED"}  # type: ignore[typeddict-item]
+    online = live_fields(running).get("workers_online")
+    return int(online) if online is not None else None
+
+
 def with_live_fields(stored: Stored) -> Snapshot:
     """The public snapshot with its live fields filled in."""
     data = public(stored)
