@@ -25,7 +25,7 @@ from progress import store
 from . import fixes
 from .beat import beat_status
 from .live import in_words, stalled_for
-from .queues import broker_lengths, queue_for, waiting
+from .queues import amqp_lengths, broker_lengths, queue_for, waiting
 from .workers import worker_details
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -135,7 +135,11 @@ def check_queues(client: redis.Redis, workers: list[dict[str, Any]]) -> Check:
     routed = sorted({queue_for(name) for name in our_tasks()})
     queues = sorted(set(routed) | {q for w in workers for q in w.get("queues", [])})
     ours = waiting(client, queues)
-    broker = broker_lengths(client, queues) if broker_is_redis() else {}
+    broker = (
+        broker_lengths(client, queues)
+        if broker_is_redis()
+        else amqp_lengths(settings.CELERY_BROKER_URL, queues, timeout=settings.DIAGNOSTICS_TIMEOUT)
+    )
     consumers = {q: [w["name"] for w in workers if q in w.get("queues", [])] for q in queues}
     details = {
         "queues": {

@@ -87,6 +87,34 @@ def broker_lengths(redis: Redis, queues: list[str]) -> dict[str, int]:
     return {queue: sum(counts[i * size : (i + 1) * size]) for i, queue in enumerate(queues)}
 
 
+def amqp_lengths(url: str, queues: list[str], *, timeout: float) -> dict[str, int]:
+    """Ready messages in each queue of an AMQP broker (RabbitMQ), as the broker counts them.
+
+    A passive declare asks without creating anything; a queue that does not exist yet
+    holds nothing. Empty when the broker is not AMQP or does not answer: unknown.
+    """
+    from kombu import Connection
+
+    lengths: dict[str, int] = {}
+    with Connection(url, connect_timeout=timeout) as connection:
+        if connection.transport.driver_type != "amqp":
+            return {}
+        try:
+            connection.ensure_connection(max_retries=0)
+            for queue in queues:
+                channel: Any = connection.channel()  # kombu types it without these calls
+                try:
+                    lengths[queue] = int(channel.queue_declare(queue, passive=True)[1])
+                except connection.channel_errors:  # 404: never declared, so empty
+                    lengths[queue] = 0
+                finally:
+                    channel.close()  # a 404 has closed it already: that is fine
+        except Exception:  # the broker check says what is wrong; here it is only unknown
+            logger.debug("could not count the messages in %s", queues, exc_info=True)
+            return {}
+    return lengths
+
+
 @signals.before_task_publish.connect
 def on_before_task_publish(
     headers: dict[str, Any] | None = None, routing_key: str | None = None, **_: Any
