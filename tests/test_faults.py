@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def pool_children(worker: Proc) -> list[int]:
     return [int(pid) for pid in path.read_text().split()]
 
 
-def progressed(percent: int) -> object:
+def progressed(percent: int) -> Callable[[Watch], bool]:
     return lambda w: any(m["state"] == "PROGRESS" and m["percent"] >= percent for m in w.messages)
 
 
@@ -244,7 +244,7 @@ async def test_cancel_running_task(live_server_url: str, worker: Proc) -> None:
         assert ws.messages[-1]["state"] == "REVOKED" and ws.close_code == 1000
         # The worker really stopped it: Celery's own result says so, and the bar stays put.
         wait_for(
-            lambda: AsyncResult(started["task_id"]).state == "REVOKED",
+            lambda: str(AsyncResult(started["task_id"]).state) == "REVOKED",
             timeout=10,
             what="Celery to record the revoke",
         )
@@ -264,7 +264,7 @@ async def test_cancel_queued_task_never_runs(live_server_url: str, worker: Proc)
             assert (await cancel_task(client, task["task_id"])).json()["state"] == "REVOKED"
         # The worker takes the queued one off the queue and drops it: it never starts.
         wait_for(
-            lambda: AsyncResult(queued["task_id"]).state == "REVOKED",
+            lambda: str(AsyncResult(queued["task_id"]).state) == "REVOKED",
             timeout=15,
             what="the worker to drop the revoked task",
         )

@@ -148,7 +148,7 @@ def test_task_ids_in_websocket_paths(production_server: tuple[Proc, str], task_i
         ) as ws:
             with pytest.raises(websockets.ConnectionClosed):
                 message = ws.recv(timeout=TIMEOUT)
-                raise AssertionError(f"a snapshot for a stranger: {message}")
+                raise AssertionError(f"a snapshot for a stranger: {message!r}")
             assert ws.close_code == 4404
     except websockets.InvalidStatus as refused:
         assert refused.response.status_code == 403  # denied at the handshake

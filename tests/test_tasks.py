@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 import redis
 from celery import chain, chord, group
+from celery.result import AsyncResult, GroupResult
 
 from django_starter.celery import app as celery_app
 from django_starter.tasks import demo_task, long_running_task
@@ -31,7 +32,8 @@ def ended(task_id: str, timeout: float = 60) -> Stored:
         stored = store.read(task_id=task_id)
         return stored if stored and stored["state"] in {"SUCCESS", "FAILURE", "REVOKED"} else None
 
-    return wait_for(terminal, timeout=timeout, what=f"task {task_id} to end")
+    stored: Stored = wait_for(terminal, timeout=timeout, what=f"task {task_id} to end")
+    return stored
 
 
 def test_demo_task_turns_success_once_a_worker_runs_it(worker: Proc) -> None:
@@ -67,7 +69,8 @@ def test_own_tasks_in_a_chain_and_a_group_each_get_their_snapshot(worker: Proc) 
     assert chained.get(timeout=30) == 4
     grouped = group(import_rows.s(rows=n) for n in (2, 3)).apply_async()
     assert grouped.get(timeout=30) == [2, 3]
-    ids = [chained.parent.id, chained.id, *(r.id for r in grouped.results)]
+    first = cast(AsyncResult[Any], chained.parent)
+    ids = [first.id, chained.id, *(r.id for r in cast(GroupResult, grouped).results or [])]
     assert [ended(task_id)["result"] for task_id in ids] == [3, 4, 2, 3]
 
 
@@ -81,7 +84,7 @@ def test_an_untracked_task_leaves_no_snapshot_and_sends_no_command_of_ours(
     monitor_client = redis.Redis.from_url(redis_url, decode_responses=True)
 
     def watch() -> None:
-        with monitor_client.monitor() as monitor:
+        with monitor_client.monitor() as monitor:  # type: ignore[no-untyped-call]
             for command in monitor.listen():
                 seen.append(command["command"])
                 if stop.is_set():
@@ -212,7 +215,7 @@ def test_cancelling_one_subtask_ends_its_group_saying_so() -> None:
         add.s(1, 2).set(queue="nobody-consumes"), add.s(3, 4).set(queue="nobody-consumes")
     )
     started = services.start(canvas, owner="session:cancel-one", name="g")
-    child = started["children"][0]["task_id"]
+    child = (started["children"] or [])[0]["task_id"]
     services.cancel(task_id=child, owner="session:cancel-one", is_staff=False)
     stored = store.read(task_id=started["task_id"])
     assert stored is not None and stored["state"] == "FAILURE"

@@ -146,7 +146,8 @@ def test_the_worker_describes_itself_in_its_heartbeat(worker: Proc) -> None:
     celery_app.control.purge()
 
     def idle() -> bool:
-        return next(w for w in worker_details() if w["name"] == worker.node)["active"] == 0  # type: ignore[attr-defined]
+        node = worker.node  # type: ignore[attr-defined]
+        return bool(next(w for w in worker_details() if w["name"] == node)["active"] == 0)
 
     wait_for(idle, timeout=60, what="the session worker to be idle")
 
@@ -164,7 +165,7 @@ def test_a_started_task_leaves_its_queue(worker: Proc, unconsumed_queue: str) ->
     celery_app.control.add_consumer(queue, destination=node, reply=True, timeout=10)
     try:
         wait_for(
-            lambda: (store.read(task_id=task_id) or {}).get("state") == "SUCCESS",
+            lambda: (store.read(task_id=task_id) or {"state": ""})["state"] == "SUCCESS",
             timeout=60,
             what="the task to succeed",
         )

@@ -46,7 +46,7 @@ class Published:
     """What Redis publishes on some tasks' channels, as a web process's hub receives it."""
 
     def __init__(self, task_ids: list[str]) -> None:
-        self.pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+        self.pubsub = get_redis().pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         self.pubsub.subscribe(*(store.events_channel(task_id) for task_id in task_ids))
 
     def next(self, timeout: float = 10) -> dict[str, Any]:
