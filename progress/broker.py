@@ -1,0 +1,41 @@
+"""kombu's Redis transport, with one change: a task given back to the queue runs next.
+
+When a pool process dies mid-task (killed, out of memory), Celery rejects the task's
+message with `requeue=True` (`task_reject_on_worker_lost`), and kombu's Redis transport
+pushes it to the end that workers take from last: behind a long queue the interrupted
+task waits for every task sent after it, its bar frozen half way. Message priorities
+cannot help, as the message goes back with the priority it was sent with. Here it goes
+back to the head, where a message whose visibility timeout ran out is put back too.
+
+Use it with `CELERY_BROKER_TRANSPORT = "progress.broker:Transport"` for a `redis://`
+broker URL; everything else is kombu's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu.transport import redis
+
+
+class QoS(redis.QoS):
+    """Requeues a rejected message at the head of its queue (kombu puts it at the tail)."""
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        if requeue:
+            self.restore_by_tag(delivery_tag, leftmost=False)  # the end BRPOP takes first
+            super(redis.QoS, self).ack(delivery_tag)
+        else:
+            super().reject(delivery_tag, requeue=False)
+
+
+class Channel(redis.Channel):
+    """kombu's Redis channel with the QoS above."""
+
+    QoS = QoS
+
+
+class Transport(redis.Transport):
+    """kombu's Redis transport with the channel above."""
+
+    Channel = Channel
