@@ -51,7 +51,8 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_GET
 def favicon(request: HttpRequest) -> HttpResponse:
     """/favicon.ico, which browsers ask for by themselves: the page's SVG icon."""
-    return redirect(static("progress/favicon.svg"), permanent=True)
+    # Temporary: the hashed name changes with the icon (and a 301 would be cached for good).
+    return redirect(static("progress/favicon.svg"))
 
 
 @require_http_methods(["GET", "POST"])
