@@ -47,7 +47,7 @@ WEB_PORT = 8000
 
 
 class Cluster:
-    """The five hosts and the processes on them; `stop()` ends all of it."""
+    """The six hosts and the processes on them; `stop()` ends all of it."""
 
     def __init__(self, net: Network, logs: Path) -> None:
         self.net, self.logs = net, logs
@@ -78,7 +78,8 @@ class Cluster:
         return self.net.run("client", fn, *args)
 
     def wait(self, predicate: Any, *, what: str, timeout: float = 60) -> Any:
-        """Wait, from the client host, for `predicate()`; fail early if a process died."""
+        """Wait, from the client host, for `predicate()`; a process that died is named in the
+        failure, with the end of its log."""
 
         def check() -> Any:
             dead = [h for h, p in self.procs.items() if not p.alive() and h in self.expected]
@@ -100,7 +101,7 @@ class Cluster:
             ],
         )
         self.expected = {"redis"}
-        self.wait(lambda: self._redis().ping(), what="redis-server on the redis host")
+        self.wait(self.redis_answers, what="redis-server on the redis host")
         migrate = self.net.argv("web", [str(BIN / "python"), "manage.py", "migrate", "-v0"])
         subprocess.run(migrate, env=self.env, cwd=ROOT, check=True, timeout=120)
         for web in ("web", "web-2"):
@@ -118,6 +119,13 @@ class Cluster:
 
     def _redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url, socket_timeout=2, decode_responses=True)
+
+    def redis_answers(self) -> bool:
+        client = self._redis()
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
 
     def online(self) -> set[str]:
         """The worker hosts with a live heartbeat (read on the client host's thread)."""
