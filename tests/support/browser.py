@@ -103,7 +103,7 @@ def checked_page(browser: Browser, screenshot: Path, **context_options: Any) -> 
         yield page
     finally:
         with contextlib.suppress(Exception):  # the page as it was, pass or fail
-            page.screenshot(path=str(screenshot), full_page=True)
+            page.screenshot(path=str(screenshot), full_page=True, animations="disabled")
         context.close()
         _expected.pop(id(page), None)
     assert problems == [], f"Problems on the page: {problems}"

@@ -62,9 +62,9 @@ def main() -> int:
         page = context.new_page()
         stage(page, stack.base_url)
         page.emulate_media(color_scheme="light")
-        page.screenshot(path=str(DOCS / "page.png"), full_page=True)
+        page.screenshot(path=str(DOCS / "page.png"), full_page=True, animations="disabled")
         page.emulate_media(color_scheme="dark")
-        page.screenshot(path=str(DOCS / "page-dark.png"), full_page=True)
+        page.screenshot(path=str(DOCS / "page-dark.png"), full_page=True, animations="disabled")
         print("wrote docs/page.png and docs/page-dark.png")
         context.close()
     return 0
