@@ -153,6 +153,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
+# The queue a task goes to when no route names one, and that a worker without -Q consumes
+# (Celery's default, "celery"): give each deployment sharing one broker a queue of its own.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # A result Redis could not take (it is restarting) is retried, with backoff, for about two
 # minutes instead of failing a task whose work is done.
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#result-backend-always-retry
