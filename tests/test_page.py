@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,6 +103,7 @@ def test_logging_in_brings_the_sessions_tasks_and_the_users_history_a_page_at_a_
     page: Page, live_server_url: str, worker: Proc, redis_url: str, stack_database: Path
 ) -> None:
     # A user with 22 finished tasks from before, made in the live server's database.
+    username = f"ada-{uuid.uuid4().hex[:8]}"
     live_database_shell(
         redis_url,
         stack_database,
@@ -110,7 +112,7 @@ def test_logging_in_brings_the_sessions_tasks_and_the_users_history_a_page_at_a_
         "from django.contrib.auth.models import User\n"
         "from django.utils import timezone\n"
         "from progress.models import TaskRun\n"
-        f"user = User.objects.create_user('ada', password='{PASSWORD}')\n"
+        f"user = User.objects.create_user('{username}', password='{PASSWORD}')\n"
         "old = timezone.now() - timedelta(days=1)\n"
         "for i in range(22):\n"
         "    TaskRun.objects.create(task_id=str(uuid.uuid4()), owner=f'user:{user.pk}',\n"
@@ -125,12 +127,12 @@ def test_logging_in_brings_the_sessions_tasks_and_the_users_history_a_page_at_a_
     task_id = task.get_attribute("data-task-id")
 
     page.get_by_role("link", name="Log in").click()
-    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
 
     expect(page).to_have_url(live_server_url + "/")
-    expect(page.locator(".who")).to_contain_text("Signed in as ada")
+    expect(page.locator(".who")).to_contain_text(f"Signed in as {username}")
     history = page.locator(".history-item")
     # The session's task is now the user's, newest first, above the user's own.
     expect(history.first).to_have_attribute("data-task-id", task_id or "")
