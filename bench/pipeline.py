@@ -90,7 +90,8 @@ async def start_watched(
         starting = asyncio.ensure_future(
             asyncio.to_thread(services.start, signature, owner=owner, limited=False)
         )
-        await asyncio.wait({announced, starting}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {announced, starting}
+        await asyncio.wait(waiting, timeout=30, return_when=asyncio.FIRST_COMPLETED)
         if not announced.done():
             await starting  # services.start failed before sending: raise its error
             raise RuntimeError("services.start sent no tracked message")

@@ -1,19 +1,24 @@
 """Benchmark the real stack: `python bench/run.py [--quick] [--tasks N] [--json PATH]`.
 
-Starts a private redis-server, Daphne and a Celery worker on free loopback ports,
-measures the figures in bench/README.md, prints them as a table, and stops
-everything it started, also on error or Ctrl-C.
+Starts a private redis-server, Daphne and Celery workers on free loopback ports,
+measures the figures in bench/README.md (the watchers sweep, celery-progress side by
+side, throughput against bare Celery, the dev stack's memory), prints them as one
+table, writes them as JSON under bench/results/, and stops everything it started,
+also on error or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -23,8 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":  # run as a script: import the project, not bench/ siblings
     sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
-from bench.stack import BenchStack, install_signal_handlers  # noqa: E402
+from bench.stack import BenchStack, install_signal_handlers, raise_fd_limit  # noqa: E402
 from bench.table import Row, latency_rows, ms, percentile, render  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+REQUIREMENTS = ROOT / "bench" / "requirements.txt"
 
 FULL = {
     "requests": 200,
@@ -37,6 +45,16 @@ FULL = {
     "zcounts": 2000,
     "pings": 3,
     "health": 200,
+    # (sockets, tasks) per point of the watchers sweep
+    "sweep": [(1, 1), (100, 1), (1000, 1), (2000, 1), (100, 100)],
+    "sweep_steps": 100,  # the seed's shape: 100 steps x 0.1 s
+    "sweep_many_steps": 20,  # the N-on-N tasks: 20 steps x 0.1 s (10 run at once)
+    "idle_seconds": 3,
+    "cp_steps": 100,
+    "cp_calls": 200,
+    "throughput_tasks": 2000,
+    "throughput_rounds": 3,
+    "dev_stack": 1,
 }
 QUICK = {
     "requests": 20,
@@ -49,7 +67,18 @@ QUICK = {
     "zcounts": 200,
     "pings": 1,
     "health": 20,
+    "sweep": [(1, 1), (100, 1), (10, 10)],
+    "sweep_steps": 20,
+    "sweep_many_steps": 10,
+    "idle_seconds": 1,
+    "cp_steps": 20,
+    "cp_calls": 20,
+    "throughput_tasks": 100,
+    "throughput_rounds": 1,
+    "dev_stack": 0,
 }
+SWEEP_DELAY = 0.1
+CP_POLL_INTERVAL = 0.5  # celery-progress's JS default pollInterval
 STEPS, DELAY, PING_TIMEOUT = 20, 0.01, 1.0
 
 
@@ -60,10 +89,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, help="sequential POST /tasks/ and GET /health/")
     parser.add_argument("--clients", type=int, help="concurrent clients for POST throughput")
     parser.add_argument("--calls", type=int, help="progress.set() calls in the tight loop")
-    parser.add_argument("--json", type=Path, help="also write the rows and machine as JSON")
+    parser.add_argument(
+        "--json", type=Path, help="write the JSON here (default: bench/results/<time>.json)"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
+    parser.add_argument(
+        "--watchers",
+        help="sweep points, e.g. 1,100,1000 or 100x100 (sockets x tasks); default by size",
+    )
+    parser.add_argument(
+        "--dev-stack",
+        action=argparse.BooleanOptionalAction,
+        help="measure ./start_dev.sh from a fresh clone (default: full runs only)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy Daphne (largest sweep point) and the worker (tracked round)",
+    )
     args = parser.parse_args(argv)
-    sizes = dict(QUICK if args.quick else FULL)
+    sizes: dict[str, Any] = dict(QUICK if args.quick else FULL)
+    if args.watchers:
+        sizes["sweep"] = [
+            (int(a), int(b)) if "x" in item else (int(item), 1)
+            for item in args.watchers.split(",")
+            for a, _, b in [item.partition("x")]
+        ]
+    if args.dev_stack is not None:
+        sizes["dev_stack"] = int(args.dev_stack)
     for name in ("tasks", "clients", "calls"):
         if getattr(args, name) is not None:
             sizes[name] = getattr(args, name)
@@ -85,7 +138,16 @@ def machine() -> dict[str, Any]:
         ),
         platform.processor() or "?",
     )
-    packages = ("Django", "celery", "channels", "channels-redis", "daphne", "redis")
+    packages = (
+        "Django",
+        "celery",
+        "channels",
+        "channels-redis",
+        "daphne",
+        "redis",
+        "websockets",
+        "celery-progress",
+    )
     return {
         "cores": os.cpu_count(),
         "cpu": cpu,
@@ -93,8 +155,33 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "redis_server": get_redis().info("server")["redis_version"],
         "load_average": " ".join(f"{value:.2f}" for value in os.getloadavg()),
+        "memory_gib": round(_meminfo_kib("MemTotal") / 2**20, 1),
         "packages": {name: metadata.version(name) for name in packages},
     }
+
+
+def _meminfo_kib(name: str) -> int:
+    for line in _read("/proc/meminfo").splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def ensure_bench_requirements() -> None:
+    """bench/requirements.txt (celery-progress) into this .venv, with pip, when missing."""
+    wanted = [
+        line.split("==")
+        for line in REQUIREMENTS.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    try:
+        if all(metadata.version(name) == version for name, version in wanted):
+            return
+    except metadata.PackageNotFoundError:
+        pass
+    print("Installing bench/requirements.txt into .venv (bench only)", file=sys.stderr)
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
 
 
 def _read(path: str) -> str:
@@ -104,7 +191,7 @@ def _read(path: str) -> str:
         return ""
 
 
-def without_worker(stack: BenchStack, sizes: dict[str, int]) -> tuple[list[Row], str, str]:
+def without_worker(stack: BenchStack, sizes: dict[str, Any]) -> tuple[list[Row], str, str]:
     """POST figures with no worker consuming (tasks pile up, purged afterwards)."""
     from bench import web
     from django_starter.celery import app
@@ -141,7 +228,9 @@ def without_worker(stack: BenchStack, sizes: dict[str, int]) -> tuple[list[Row],
     return rows, owner, cookie
 
 
-def with_worker(stack: BenchStack, sizes: dict[str, int], owner: str, cookie: str) -> list[Row]:
+def with_worker(
+    stack: BenchStack, sizes: dict[str, Any], owner: str, cookie: str
+) -> tuple[list[Row], dict[str, Any]]:
     """Task timings, progress.set cost, message latency, /health/, presence checks."""
     from django.conf import settings
 
@@ -253,40 +342,202 @@ def with_worker(stack: BenchStack, sizes: dict[str, int], owner: str, cookie: st
             "s",
             "open WebSocket of a queued task says workers_online 0",
         ),
+    ], loop
+
+
+@contextlib.contextmanager
+def profiled(
+    args: argparse.Namespace, pid: int, name: str, *, pool: bool = False
+) -> Iterator[None]:
+    """py-spy on `pid` (and its pool) while the block runs, when --profile is given."""
+    from bench import profile
+
+    if not args.profile:
+        yield
+        return
+    raw = args.results_stem.with_name(f"{args.results_stem.name}-{name}.txt")
+    with profile.recording(pid, raw, subprocesses=pool):
+        yield
+    args.profiles.append(profile.summarise(raw))
+
+
+def watchers(
+    args: argparse.Namespace, stack: BenchStack, owner: str, cookie: str
+) -> tuple[list[Row], Any]:
+    """The watchers sweep on a worker of its own (10 processes: N-on-N tasks run 10 at once)."""
+    from bench import watchers as sweep
+
+    sizes = args.sizes
+    worker = stack.start_named_worker("sweep", concurrency=10, queues="bench-hold")
+    assert stack.daphne is not None
+    baseline = sweep.baseline_commands(sizes["idle_seconds"])
+    rows = [
+        Row(
+            "Redis cmds/s, no socket open",
+            baseline,
+            "cmd/s",
+            "the baseline: workers' heartbeats and polls, Daphne idle",
+        )
     ]
+    largest = max(sizes["sweep"])
+    points = []
+    for point in sizes["sweep"]:
+        with (
+            profiled(args, stack.daphne.pid, f"daphne-{point[0]}x{point[1]}")
+            if (point == largest)
+            else contextlib.nullcontext()
+        ):
+            more, done = sweep.sweep(
+                stack.base_url,
+                owner=owner,
+                cookie=cookie,
+                worker=worker,
+                daphne_pid=stack.daphne.pid,
+                points=[point],
+                steps=sizes["sweep_steps"],
+                delay=SWEEP_DELAY,
+                many_steps=sizes["sweep_many_steps"],
+                idle_seconds=sizes["idle_seconds"],
+            )
+        rows += more
+        points += done
+    stack.stop_proc(worker)
+    return rows, points
+
+
+def celery_progress(
+    args: argparse.Namespace, stack: BenchStack, loop: dict[str, Any], ours: Any
+) -> list[Row]:
+    """celery-progress 0.5 (polling and WebSocket) and ours, on the seed's task shape."""
+    from bench import compare
+    from bench.stack import BENCH_SETTINGS
+
+    sizes = args.sizes
+    stack.start_named_worker(
+        "celery-progress",
+        queues=compare.CP_QUEUE,
+        include="bench.cp_tasks",
+        settings=BENCH_SETTINGS,
+    )
+    steps = sizes["cp_steps"]
+    poll = asyncio.run(
+        compare.polling(stack.base_url, steps=steps, delay=SWEEP_DELAY, interval=CP_POLL_INTERVAL)
+    )
+    ws = asyncio.run(compare.websocket(stack.base_url, steps=steps, delay=SWEEP_DELAY))
+    cost_poll = compare.cost(sizes["cp_calls"], websocket=False)
+    cost_ws = compare.cost(sizes["cp_calls"], websocket=True)
+    return compare.rows(
+        poll=poll,
+        ws=ws,
+        cost_poll=cost_poll,
+        cost_ws=cost_ws,
+        ours={
+            "latencies": ours.latencies,
+            "never_shown": ours.never_shown,
+            "seconds_per_call": loop["seconds"] / loop["calls"],
+            "commands_per_call": max(0, loop["redis_commands"]) / loop["calls"],
+        },
+        steps=steps,
+        delay=SWEEP_DELAY,
+        interval=CP_POLL_INTERVAL,
+    )
+
+
+def throughput(args: argparse.Namespace, stack: BenchStack, owner: str) -> list[Row]:
+    """Bare Celery vs tracked vs untracked no-op tasks, alternating rounds."""
+    from bench import throughput as thr
+
+    bare = stack.start_bare_worker("bare", queues="bench-throughput-idle", config=thr.bare_config())
+    project = stack.start_plain_worker("project", queues="bench-throughput-idle")
+
+    def profile(kind: str, worker: Any) -> Any:
+        if kind == "bare" or kind == "tracked":
+            return profiled(args, worker.pid, f"worker-{kind}", pool=True)
+        return contextlib.nullcontext()
+
+    rates = thr.run(
+        bare=bare,
+        project=project,
+        owner=owner,
+        count=args.sizes["throughput_tasks"],
+        rounds=args.sizes["throughput_rounds"],
+        profile=profile,
+    )
+    stack.stop_proc(bare)
+    stack.stop_proc(project)
+    return thr.rows(rates, count=args.sizes["throughput_tasks"])
+
+
+def step(name: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {name}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    ensure_bench_requirements()
     install_signal_handlers()
+    fd_limit = raise_fd_limit()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    args.results_stem = RESULTS / f"{stamp}{'-quick' if args.quick else ''}"
+    args.profiles = []
     stack = BenchStack(keep_logs=args.keep_logs)
     failed = True
     started = time.perf_counter()
     try:
         stack.start_web()
         info = machine()
+        info["fd_limit"] = fd_limit
+        step("POST figures, no worker")
         rows, owner, cookie = without_worker(stack, args.sizes)
-        rows += with_worker(stack, args.sizes, owner, cookie)
+        step("task timings, tight loop, latency, presence")
+        more, loop = with_worker(stack, args.sizes, owner, cookie)
+        rows += more
+        step("watchers sweep")
+        more, points = watchers(args, stack, owner, cookie)
+        rows += more
+        step("celery-progress side by side")
+        rows += celery_progress(args, stack, loop, points[0])
+        step("throughput: bare, tracked, untracked")
+        rows += throughput(args, stack, owner)
         failed = False
     finally:
         stack.stop(failed=failed)
+    if args.sizes["dev_stack"]:
+        from bench import devstack
+
+        step("dev stack from a fresh clone")
+        rows += devstack.rows(devstack.measure())
+    info["load_average_end"] = " ".join(f"{value:.2f}" for value in os.getloadavg())
     packages = ", ".join(f"{name} {version}" for name, version in info["packages"].items())
     print(f"machine: {info['cores']} cores ({info['cpu']}), {info['os']}")
     print(f"python {info['python']}, redis-server {info['redis_server']}, {packages}")
     print(
-        f"load average at start: {info['load_average']}; "
+        f"load average at start: {info['load_average']}, at end: {info['load_average_end']}; "
         f"{'quick' if args.quick else 'full'} run took {time.perf_counter() - started:.0f} s"
     )
     print()
     print(render(rows))
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"machine": info, "pids": stack.pids, "rows": [asdict(r) for r in rows]},
-                indent=2,
-                ensure_ascii=False,
-            )
+    output = args.json or args.results_stem.with_suffix(".json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "sizes": args.sizes,
+                "pids": stack.pids,
+                "rows": [asdict(r) for r in rows],
+                "profiles": args.profiles,
+            },
+            indent=2,
+            ensure_ascii=False,
         )
+    )
+    print(f"\nJSON: {output}")
+    if args.profiles:
+        summary = args.results_stem.with_name(f"{args.results_stem.name}-profiles.txt")
+        summary.write_text("\n".join(args.profiles))
+        print(f"profiles: {summary}")
     return 0
 
 

@@ -6,25 +6,64 @@ a private redis-server, a migrated SQLite file, Daphne and a Celery worker.
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import shutil
 import signal
+import socket
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.support.processes import (
+    BIN,
     ROOT,
     Proc,
     RedisServer,
     free_port,
     migrate,
     stack_env,
-    start_daphne,
     start_worker,
+    wait_for,
 )
+
+# The benchmark's Daphne serves the project and, beside it, celery-progress (bench/asgi.py).
+BENCH_SETTINGS = "bench.settings"
+BENCH_ASGI = "bench.asgi:application"
+
+
+def raise_fd_limit() -> int:
+    """Soft limit on open files up to the hard one (inherited by every process started here)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def start_bench_daphne(env: dict[str, str], *, log_dir: Path) -> tuple[Proc, str]:
+    """Daphne serving bench.asgi (the project's routes plus celery-progress's); once / answers."""
+    port = free_port()
+    argv = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), BENCH_ASGI]
+    proc = Proc(f"daphne-{port}", argv, env=env, log_dir=log_dir)
+    base_url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        if not proc.alive():
+            raise RuntimeError(f"daphne exited:\n{proc.log()[-3000:]}")
+        with urllib.request.urlopen(f"{base_url}/health/", timeout=2) as response:
+            return response.status in (200, 503)
+
+    try:
+        wait_for(answers, timeout=30, what=f"daphne on port {port}")
+    except Exception:
+        proc.stop()
+        raise
+    return proc, base_url
+
 
 _deferring = False
 _pending: int | None = None
@@ -79,6 +118,7 @@ class BenchStack:
         self.env: dict[str, str] = {}
         self.base_url = ""
         self.worker: Proc | None = None
+        self.daphne: Proc | None = None
         self.pids: list[int] = []
 
     def start_web(self) -> None:
@@ -88,7 +128,8 @@ class BenchStack:
             assert self.redis.proc is not None
             self.pids.append(self.redis.proc.pid)
         # Nothing listens on FLOWER_PORT: /health/ never reaches a Flower on 8054.
-        # The caps on unfinished tasks are lifted: one session POSTs hundreds.
+        # The caps on unfinished tasks and open sockets are lifted: one session POSTs
+        # hundreds of tasks and watches one of them from 2,000 sockets.
         self.env = stack_env(
             redis_url=self.redis.url,
             database_path=self.dir / "bench.sqlite3",
@@ -97,13 +138,17 @@ class BenchStack:
             PROGRESS_MAX_ACTIVE_TASKS="1000000",
             PROGRESS_MAX_ACTIVE_TASKS_PER_ADDRESS="1000000",
             PROGRESS_MAX_QUEUED="1000000",
+            PROGRESS_MAX_SOCKETS_PER_OWNER="1000000",
             PYTHONPATH=str(ROOT),
         )
         migrate(self.env)
         with signals_deferred():
-            daphne, self.base_url = start_daphne(self.env, log_dir=self.dir)
+            daphne, self.base_url = start_bench_daphne(
+                {**self.env, "DJANGO_SETTINGS_MODULE": BENCH_SETTINGS}, log_dir=self.dir
+            )
             self.procs.append(daphne)
             self.pids.append(daphne.pid)
+            self.daphne = daphne
         os.environ.update(
             {
                 key: self.env[key]
@@ -132,6 +177,66 @@ class BenchStack:
             self.pids.append(self.worker.pid)
         return self.worker
 
+    def start_named_worker(
+        self,
+        name: str,
+        *,
+        concurrency: int = 2,
+        queues: str | None = None,
+        include: str = "bench.tasks",
+        settings: str | None = None,
+    ) -> Proc:
+        """Another project worker (node `name@host`), counted online by its heartbeat."""
+        env = {**self.env, "DJANGO_SETTINGS_MODULE": settings} if settings else self.env
+        with signals_deferred():
+            worker = start_worker(
+                env,
+                log_dir=self.dir,
+                name=name,
+                concurrency=concurrency,
+                queues=queues,
+                extra_args=["--include", include],
+            )
+            self.procs.append(worker)
+            self.pids.append(worker.pid)
+        return worker
+
+    def start_bare_worker(self, name: str, *, queues: str, config: dict[str, Any]) -> Proc:
+        """A bare Celery worker (bench/bare.py): the same Celery settings, no project code."""
+        env = {k: v for k, v in self.env.items() if k != "DJANGO_SETTINGS_MODULE"}
+        env["BENCH_BARE_CONFIG"] = json.dumps(config, default=str)
+        argv = [str(BIN / "celery"), "-A", "bench.bare", "worker", *worker_args(name, queues)]
+        with signals_deferred():
+            worker = Proc(f"worker-{name}", argv, env=env, log_dir=self.dir)
+            self.procs.append(worker)
+            self.pids.append(worker.pid)
+        worker.node = f"{name}@{socket.gethostname()}"  # type: ignore[attr-defined]
+        return worker
+
+    def start_plain_worker(self, name: str, *, queues: str) -> Proc:
+        """A project worker with exactly the bare worker's arguments (for throughput)."""
+        argv = [
+            str(BIN / "celery"),
+            "-A",
+            "django_starter",
+            "worker",
+            *worker_args(name, queues),
+            "--include",
+            "bench.tasks",
+        ]
+        with signals_deferred():
+            worker = Proc(f"worker-{name}", argv, env=self.env, log_dir=self.dir)
+            self.procs.append(worker)
+            self.pids.append(worker.pid)
+        worker.node = f"{name}@{socket.gethostname()}"  # type: ignore[attr-defined]
+        return worker
+
+    def stop_proc(self, proc: Proc) -> None:
+        """Stop one process started here (its pid stays listed, to check it is gone)."""
+        proc.stop()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
     def stop(self, *, failed: bool = False) -> None:
         """Stop every process started here, newest first; keep the logs only on failure."""
         for proc in reversed(self.procs):
@@ -142,3 +247,19 @@ class BenchStack:
             print(f"logs kept in {self.dir}", file=sys.stderr)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def worker_args(name: str, queues: str) -> list[str]:
+    """The same worker options for bare and project workers: prefork, 2 processes."""
+    return [
+        "-l",
+        "warning",
+        "-n",
+        f"{name}@%h",
+        "-c",
+        "2",
+        "-Q",
+        queues,
+        "--without-mingle",
+        "--without-gossip",
+    ]

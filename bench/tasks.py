@@ -8,20 +8,30 @@ from typing import Any
 from celery import shared_task
 
 from progress import progress
+from progress.redis_client import get_redis
 
 
 @shared_task(name="bench.tight_loop")
 def tight_loop(calls: int = 1_000_000) -> dict[str, Any]:
     """Call `progress.set` `calls` times as fast as possible; time the loop and an empty one."""
+    client = get_redis()
+    before = int(client.info("stats")["total_commands_processed"])
     started = time.perf_counter()
     for i in range(1, calls + 1):
         progress.set(i, total=calls)
     seconds = time.perf_counter() - started
+    # Every command Redis processed during the loop (the worker's heartbeat included).
+    commands = int(client.info("stats")["total_commands_processed"]) - before - 1
     started = time.perf_counter()
     for i in range(1, calls + 1):
         _ = (i, calls)
     empty = time.perf_counter() - started
-    return {"calls": calls, "seconds": seconds, "empty_loop_seconds": empty}
+    return {
+        "calls": calls,
+        "seconds": seconds,
+        "empty_loop_seconds": empty,
+        "redis_commands": commands,
+    }
 
 
 @shared_task(name="bench.latency_probe")
@@ -35,3 +45,8 @@ def latency_probe(count: int = 50, gap: float = 0.06) -> dict[str, Any]:
         progress.set(i, total=count, message=repr(time.time()))
         time.sleep(gap)
     return {"count": count}
+
+
+@shared_task(name="bench.noop")
+def noop() -> None:
+    """Nothing at all, and no progress.set(): tracked only when sent by progress.start."""

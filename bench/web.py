@@ -61,7 +61,10 @@ async def post_latency(base_url: str, count: int) -> tuple[list[float], str, str
             started = time.perf_counter()
             task_id = (await post_task(client))["task_id"]
             durations.append(time.perf_counter() - started)
-        owner = str((store.read(task_id=task_id) or {})["owner"])
+        stored = store.read(task_id=task_id)
+        if stored is None:
+            raise RuntimeError(f"no snapshot for the task just POSTed: {task_id}")
+        owner = str(stored["owner"])
         return durations, owner, cookie_header(client)
 
 

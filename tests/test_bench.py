@@ -32,6 +32,35 @@ EXPECTED_METRICS = [
     "control.ping(timeout=1) per call",
     "worker SIGKILL → workers_online 0",
     "worker SIGKILL → page told (WS)",
+    "Redis cmds/s, no socket open",
+    "ours: WS latency p50",
+    "ours: values never shown",
+    "ours: Redis commands per set",
+    "celery-progress polling 500 ms: latency p50",
+    "celery-progress polling 500 ms: values never shown",
+    "celery-progress WebSocket: latency p50",
+    "celery-progress set_progress cost",
+    "celery-progress set_progress Redis commands",
+    "celery-progress WS set_progress cost",
+    "throughput bare",
+    "throughput tracked",
+    "throughput untracked",
+    "throughput tracked / bare",
+    "throughput untracked / bare",
+]
+# The quick sweep: one socket, 100 on one task, 10 on 10 tasks.
+SWEEP = ["watchers 1 on 1 task", "watchers 100 on 1 task", "watchers 10 on 10 tasks"]
+SWEEP_ROWS = [
+    "latency p50",
+    "latency p95",
+    "latency p99",
+    "latency max",
+    "values skipped",
+    "missed terminal",
+    "Daphne CPU running",
+    "Daphne RSS",
+    "Redis cmds/s idle",
+    "Redis cmds/s running",
 ]
 
 
@@ -58,7 +87,8 @@ def test_quick_benchmark_prints_the_table_and_stops_its_stack(tmp_path: Path) ->
     assert "redis-server" in lines[1]
     header = next(line for line in lines if line.startswith("metric"))
     assert header.split() == ["metric", "value", "unit", "notes"]
-    for metric in EXPECTED_METRICS:
+    expected = EXPECTED_METRICS + [f"{p}: {r}" for p in SWEEP for r in SWEEP_ROWS]
+    for metric in expected:
         assert any(line.startswith(metric + " ") for line in lines), f"no row {metric!r}"
 
     data = json.loads(report.read_text())
@@ -85,6 +115,24 @@ def test_quick_benchmark_prints_the_table_and_stops_its_stack(tmp_path: Path) ->
     assert "1 reply" in rows["control.ping(timeout=1) per call"]["notes"]
     assert value["worker SIGKILL → workers_online 0"] > 0
     assert value["worker SIGKILL → page told (WS)"] > 0
-    # Everything the benchmark started is gone.
-    assert len(data["pids"]) == 3
+    # Every watcher of every point got the terminal state; none was refused.
+    for point in SWEEP:
+        assert value[f"{point}: missed terminal"] == 0, rows[f"{point}: missed terminal"]
+        assert "0 refused" in rows[f"{point}: missed terminal"]["notes"]
+        assert 0 < value[f"{point}: latency p50"] <= value[f"{point}: latency p99"]
+        assert value[f"{point}: latency p99"] <= value[f"{point}: latency max"]
+        assert value[f"{point}: Daphne RSS"] > 0
+        assert value[f"{point}: Redis cmds/s running"] > 0
+    # celery-progress, wired in by the benchmark only: its rows measured, beside ours.
+    assert value["ours: values never shown"] == 0
+    assert 0 <= value["celery-progress polling 500 ms: values never shown"] <= 20
+    assert value["celery-progress set_progress Redis commands"] >= 1
+    assert (
+        value["celery-progress set_progress Redis commands"] > value["ours: Redis commands per set"]
+    )
+    for kind in ("bare", "tracked", "untracked"):
+        assert value[f"throughput {kind}"] > 0
+    assert not any(name.startswith("dev stack") for name in rows)  # full runs only
+    # Everything the benchmark started is gone: Redis, Daphne and five workers (seven pids).
+    assert len(data["pids"]) == 7
     assert not [pid for pid in data["pids"] if pid_alive(pid)]

@@ -1,0 +1,75 @@
+"""py-spy recordings of a process (and its pool) around one measured step, summarised.
+
+`python bench/run.py --profile` records Daphne during the largest watchers point and
+the project worker during the first tracked throughput round (py-spy from .venv, as
+root or with ptrace allowed). The raw (collapsed) stacks go to bench/results/; the
+table's notes and the summary file name the functions that take the most samples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def py_spy() -> str | None:
+    found = BIN / "py-spy"
+    return str(found) if found.exists() else shutil.which("py-spy")
+
+
+@contextlib.contextmanager
+def recording(pid: int, output: Path, *, subprocesses: bool = False) -> Iterator[None]:
+    """py-spy record --format raw on `pid` while the block runs (nothing if no py-spy)."""
+    binary = py_spy()
+    if binary is None:
+        yield
+        return
+    argv = [binary, "record", "--pid", str(pid), "--rate", "100", "--format", "raw"]
+    argv += ["--output", str(output), "--nonblocking"]
+    if subprocesses:
+        argv.append("--subprocesses")
+    spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        try:
+            spy.wait(30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+
+
+def summarise(raw: Path, top: int = 15) -> str:
+    """Self and inclusive shares of the functions in a collapsed-stack file."""
+    if not raw.exists():
+        return f"{raw.name}: no samples (py-spy missing or not allowed)\n"
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [frame.rsplit(":", 1)[0] for frame in stack.split(";")]
+        frames = [frame for frame in frames if not frame.startswith(("process ", "thread "))]
+        if frames:
+            own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    if not total:
+        return f"{raw.name}: no samples\n"
+    lines = [f"{raw.name}: {total} samples", "  self%  function"]
+    lines += [f"  {100 * n / total:5.1f}  {name}" for name, n in own.most_common(top)]
+    lines += ["  incl%  function"]
+    lines += [f"  {100 * n / total:5.1f}  {name}" for name, n in inclusive.most_common(top * 2)]
+    return "\n".join(lines) + "\n"

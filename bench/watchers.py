@@ -1,0 +1,325 @@
+"""The watchers sweep: N WebSockets on one task (or one on each of N tasks), in one client.
+
+For each point the tasks are started with `services.start` on a queue the sweep worker
+does not consume yet, every socket is opened and gets the PENDING snapshot, Redis's
+command rate is read while they sit idle, then the worker is told to consume the
+queue and every socket is read until the server closes it after the terminal state.
+
+Latency is the receive time (wall clock) minus the message's `updated_at` (written by
+the worker when it stored the change; the same clock). Each socket's first message
+(the PENDING snapshot) and a repeated `seq` (a live-field refresh) are not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psutil
+import redis
+import websockets
+
+from django_starter.celery import app as celery_app
+from progress import services
+from progress.snapshot import TERMINAL_STATES
+
+from .table import Row, percentile
+from .web import connect_ws
+
+SWEEP_QUEUE = "bench-sweep"
+CONNECT_AT_ONCE = 64
+
+
+@dataclass
+class Socket:
+    """What one WebSocket saw: (receive wall time, seq, state, updated_at) per message."""
+
+    task_id: str
+    seen: list[tuple[float, int, str, float | None]] = field(default_factory=list)
+    currents: set[int] = field(default_factory=set)
+    refused: str = ""
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def terminal(self) -> bool:
+        return bool(self.seen) and self.seen[-1][2] in TERMINAL_STATES
+
+
+@dataclass
+class Point:
+    """One point of the sweep and what it measured."""
+
+    sockets: int
+    tasks: int
+    latencies: list[float] = field(default_factory=list)
+    skipped: int = 0
+    published: int = 0
+    missed_terminal: int = 0
+    refused: int = 0
+    idle_commands: float = 0.0
+    running_commands: float = 0.0
+    daphne_cpu_idle: float = 0.0
+    daphne_cpu_running: float = 0.0
+    client_cpu_running: float = 0.0
+    daphne_rss: int = 0
+    running_seconds: float = 0.0
+    connect_seconds: float = 0.0
+    never_shown: int = 0  # of the first socket: steps whose value it never got
+
+    @property
+    def label(self) -> str:
+        if self.tasks == 1:
+            return f"{self.sockets:,} on 1 task"
+        return f"{self.sockets:,} on {self.tasks:,} tasks"
+
+
+def iso_seconds(value: Any) -> float | None:
+    return datetime.fromisoformat(value).timestamp() if isinstance(value, str) else None
+
+
+async def watch(base_url: str, sock: Socket, cookie: str, gate: asyncio.Semaphore) -> None:
+    """Open the socket (at most CONNECT_AT_ONCE handshakes at a time), read until closed."""
+    try:
+        async with gate:
+            ws = await connect_ws(base_url, sock.task_id, cookie)
+    except Exception as error:  # refused at the handshake
+        sock.refused = repr(error)
+        sock.opened.set()
+        return
+    try:
+        async for raw in ws:
+            message = json.loads(raw)
+            sock.seen.append(
+                (time.time(), message["seq"], message["state"], iso_seconds(message["updated_at"]))
+            )
+            if message["state"] != "PENDING" and message["current"] is not None:
+                sock.currents.add(int(message["current"]))
+            sock.opened.set()
+    except websockets.ConnectionClosed:
+        pass
+    finally:
+        if not sock.seen:
+            sock.refused = f"closed {ws.close_code} before any message"
+        sock.opened.set()
+        await ws.close()
+
+
+def commands(client: redis.Redis) -> int:
+    return int(client.info("stats")["total_commands_processed"])
+
+
+async def command_rate(client: redis.Redis, seconds: float) -> float:
+    before, started = commands(client), time.perf_counter()
+    await asyncio.sleep(seconds)
+    return (commands(client) - before - 1) / (time.perf_counter() - started)
+
+
+def baseline_commands(seconds: float) -> float:
+    """Redis commands/s with no socket open: the workers' and Daphne's own traffic."""
+    client = redis.Redis.from_url(celery_app.conf.broker_url)
+    try:
+        return asyncio.run(command_rate(client, seconds))
+    finally:
+        client.close()
+
+
+async def run_point(
+    base_url: str,
+    *,
+    owner: str,
+    cookie: str,
+    worker: Any,
+    daphne_pid: int,
+    sockets: int,
+    tasks: int,
+    steps: int,
+    delay: float,
+    idle_seconds: float,
+    timeout: float,
+) -> Point:
+    """Start `tasks` held tasks, open `sockets` sockets spread over them, idle, run, read."""
+    from django_starter.tasks import long_running_task
+
+    point = Point(sockets=sockets, tasks=tasks)
+    client = redis.Redis.from_url(celery_app.conf.broker_url)
+    daphne = psutil.Process(daphne_pid)
+    me = psutil.Process()
+    signature = long_running_task.s(steps=steps, delay=delay).set(queue=SWEEP_QUEUE)
+    task_ids = [
+        str(
+            (await asyncio.to_thread(services.start, signature, owner=owner, limited=False))[
+                "task_id"
+            ]
+        )
+        for _ in range(tasks)
+    ]
+    socks = [Socket(task_ids[i % tasks]) for i in range(sockets)]
+    gate = asyncio.Semaphore(CONNECT_AT_ONCE)
+    started = time.perf_counter()
+    readers = [asyncio.create_task(watch(base_url, sock, cookie, gate)) for sock in socks]
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(sock.opened.wait() for sock in socks))
+        point.connect_seconds = time.perf_counter() - started
+        point.refused = sum(1 for sock in socks if sock.refused)
+
+        await asyncio.sleep(1.0)  # let the hub's first live-field round pass
+        cpu = daphne.cpu_times()
+        idle_started = time.perf_counter()
+        point.idle_commands = await command_rate(client, idle_seconds)
+        point.daphne_cpu_idle = cpu_share(daphne, cpu, time.perf_counter() - idle_started)
+        point.daphne_rss = daphne.memory_info().rss
+
+        released_at = time.time()
+        before, cpu, mine = commands(client), daphne.cpu_times(), me.cpu_times()
+        run_started = time.perf_counter()
+        await asyncio.to_thread(
+            celery_app.control.add_consumer,
+            SWEEP_QUEUE,
+            destination=[worker.node],
+            reply=True,
+            timeout=5,
+        )
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*readers)
+        point.running_seconds = time.perf_counter() - run_started
+        point.running_commands = (commands(client) - before - 1) / point.running_seconds
+        point.daphne_cpu_running = cpu_share(daphne, cpu, point.running_seconds)
+        point.client_cpu_running = cpu_share(me, mine, point.running_seconds)
+        point.daphne_rss = max(point.daphne_rss, daphne.memory_info().rss)
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        await asyncio.to_thread(
+            celery_app.control.cancel_consumer,
+            SWEEP_QUEUE,
+            destination=[worker.node],
+            reply=True,
+            timeout=5,
+        )
+        client.close()
+
+    final_seq = {sock.task_id: sock.seen[-1][1] for sock in socks if sock.terminal}
+    for sock in socks:
+        if sock.refused:
+            continue
+        if not sock.terminal:
+            point.missed_terminal += 1
+        seqs = sorted({seq for _, seq, _, _ in sock.seen})
+        if len(seqs) < 1:
+            continue
+        last = final_seq.get(sock.task_id, seqs[-1])
+        point.published += last - seqs[0]
+        point.skipped += (last - seqs[0]) - (len(seqs) - 1)
+        counted = {seqs[0]}
+        for at, seq, _state, updated in sock.seen:
+            if seq in counted or updated is None or updated < released_at - 1:
+                continue
+            counted.add(seq)
+            point.latencies.append(at - updated)
+    point.missed_terminal += point.refused
+    first = next((sock for sock in socks if not sock.refused), None)
+    point.never_shown = steps - len((first.currents if first else set()) & set(range(1, steps + 1)))
+    return point
+
+
+def cpu_share(process: psutil.Process, before: Any, seconds: float) -> float:
+    """Percent of one core `process` used since `before` (its cpu_times)."""
+    now = process.cpu_times()
+    used = (now.user - before.user) + (now.system - before.system)
+    return 100 * used / seconds if seconds > 0 else 0.0
+
+
+def point_rows(point: Point, *, steps: int, delay: float) -> list[Row]:
+    """The rows of one point: latency percentiles, delivery, CPU, memory, Redis."""
+    name = f"watchers {point.label}"
+    lat = point.latencies or [float("nan")]
+    shape = f"{steps} steps x {delay:g} s"
+    skipped_pct = 100 * point.skipped / point.published if point.published else 0.0
+    return [
+        Row(
+            f"{name}: latency p50",
+            percentile(lat, 50) * 1000,
+            "ms",
+            f"updated_at → socket; {shape}; n={len(point.latencies):,}",
+        ),
+        Row(f"{name}: latency p95", percentile(lat, 95) * 1000, "ms", ""),
+        Row(f"{name}: latency p99", percentile(lat, 99) * 1000, "ms", ""),
+        Row(f"{name}: latency max", max(lat) * 1000, "ms", ""),
+        Row(
+            f"{name}: values skipped",
+            point.skipped,
+            "values",
+            f"{skipped_pct:.1f}% of {point.published:,} seq steps (latest wins)",
+        ),
+        Row(
+            f"{name}: missed terminal",
+            point.missed_terminal,
+            "sockets",
+            f"{point.refused} refused at connect; all {point.sockets:,} open in "
+            f"{point.connect_seconds:.1f} s",
+        ),
+        Row(
+            f"{name}: Daphne CPU running",
+            point.daphne_cpu_running,
+            "%core",
+            f"idle {point.daphne_cpu_idle:.1f}%; bench client {point.client_cpu_running:.0f}%",
+        ),
+        Row(f"{name}: Daphne RSS", point.daphne_rss / 2**20, "MiB", "peak of the samples"),
+        Row(
+            f"{name}: Redis cmds/s idle",
+            point.idle_commands,
+            "cmd/s",
+            "sockets open, task queued, not consumed (whole Redis)",
+        ),
+        Row(
+            f"{name}: Redis cmds/s running",
+            point.running_commands,
+            "cmd/s",
+            f"over {point.running_seconds:.1f} s, consume → last socket closed",
+        ),
+    ]
+
+
+def sweep(
+    base_url: str,
+    *,
+    owner: str,
+    cookie: str,
+    worker: Any,
+    daphne_pid: int,
+    points: list[tuple[int, int]],
+    steps: int,
+    delay: float,
+    many_steps: int,
+    idle_seconds: float,
+) -> tuple[list[Row], list[Point]]:
+    """Every point in turn, in one process; the N-on-N points use the shorter `many_steps`."""
+    rows: list[Row] = []
+    done: list[Point] = []
+    for sockets, tasks in points:
+        point_steps = steps if tasks == 1 else many_steps
+        point = asyncio.run(
+            run_point(
+                base_url,
+                owner=owner,
+                cookie=cookie,
+                worker=worker,
+                daphne_pid=daphne_pid,
+                sockets=sockets,
+                tasks=tasks,
+                steps=point_steps,
+                delay=delay,
+                idle_seconds=idle_seconds,
+                timeout=120 + tasks * point_steps * delay,
+            )
+        )
+        done.append(point)
+        rows += point_rows(point, steps=point_steps, delay=delay)
+        time.sleep(1.0)  # the hub unsubscribes from the finished tasks
+    return rows, done
