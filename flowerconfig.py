@@ -17,7 +17,7 @@ import ipaddress as _ipaddress
 import os as _os
 import sys as _sys
 
-from flower.app import Flower as _Flower
+from flower.app import Flower as _Flower  # type: ignore[import-untyped]
 from tornado.httputil import HTTPServerRequest as _Request
 from tornado.options import options as _options
 from tornado.web import ErrorHandler as _ErrorHandler
@@ -78,7 +78,7 @@ def _refuse_other_hosts() -> None:
             return self.get_handler_delegate(request, _ErrorHandler, {"status_code": 403})
         return route(self, request, **kwargs)
 
-    _Flower.find_handler = find_handler  # type: ignore[method-assign,assignment]
+    _Flower.find_handler = find_handler
 
 
 _options.add_parse_callback(_refuse_open_flower_without_password)

@@ -1,0 +1,197 @@
+"""The chaos run: tasks from many sessions, watched like the page does, while a script
+kills pool processes, the worker, Redis (SIGTERM and SIGKILL) and Daphne at random.
+
+Bounded in time and in the number of blows. At the end every task has succeeded once,
+none is stuck, and every watcher saw its task's SUCCESS. The counts are printed (-s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import websockets
+
+from tests.support import processes
+from tests.support.live import Watch, last_state
+from tests.support.processes import Proc, wait_for
+from tests.support.stack import PrivateStack
+
+pytestmark = [pytest.mark.slow]
+
+SESSIONS = 8
+TASKS_PER_SESSION = 4
+CHAOS_SECONDS = 60
+MAX_BLOWS = 14
+VISIBILITY_TIMEOUT = 30  # a whole worker killed gives its task back after this
+
+
+def pool_children(worker: Proc) -> list[int]:
+    path = Path(f"/proc/{worker.pid}/task/{worker.pid}/children")
+    try:
+        return [int(pid) for pid in path.read_text().split()]
+    except OSError:
+        return []
+
+
+async def follow(base_url: str, ws_url: str, cookie: str, deadline: float) -> int:
+    """Follow a task to SUCCESS as progress.js does, through refused and dropped sockets;
+    returns how many sockets it took."""
+    sockets, delay = 0, 0.25
+    while time.monotonic() < deadline:
+        try:
+            async with Watch(base_url, ws_url, cookie=cookie) as watch:
+                sockets += 1
+                delay = 0.25
+                await watch.wait_for(
+                    lambda w: w.closed or last_state(w) == "SUCCESS",
+                    timeout=max(0.1, deadline - time.monotonic()),
+                )
+            if last_state(watch) == "SUCCESS":
+                return sockets
+            assert last_state(watch) not in ("FAILURE", "REVOKED"), watch.messages[-1]
+            assert watch.close_code not in (4403, 4404), watch.close_code
+        except (OSError, TimeoutError, websockets.InvalidHandshake):
+            pass  # the web server is down or restarting: try again, as the page does
+        await asyncio.sleep(delay)
+        delay = min(2.0, delay * 2)
+    raise AssertionError(f"{ws_url}: no SUCCESS seen in time")
+
+
+class Chaos:
+    """Blows at random moments; brings back what it broke, as supervisord would."""
+
+    def __init__(self, stack: PrivateStack, seed: int) -> None:
+        self.stack = stack
+        self.random = random.Random(seed)
+        self.port = int(stack.base_url.rsplit(":", 1)[1])
+        self.blows: collections.Counter[str] = collections.Counter()
+
+    def worker(self) -> Proc:
+        return self.stack.worker
+
+    def blow(self) -> None:
+        kind = self.random.choice(
+            ["pool", "pool", "worker", "redis-term", "redis-kill", "daphne", "daphne"]
+        )
+        self.blows[kind] += 1
+        if kind == "pool":
+            for pid in pool_children(self.worker())[:1]:
+                with_suppressed(lambda pid=pid: __import__("os").kill(pid, signal.SIGKILL))
+        elif kind == "worker":
+            self.worker().signal(signal.SIGKILL)  # the whole process group, no goodbye
+            self.worker().stop()
+            self.stack.start_worker(concurrency=2)
+        elif kind.startswith("redis"):
+            assert self.stack.redis.proc is not None
+            self.stack.redis.proc.signal(signal.SIGTERM if kind == "redis-term" else signal.SIGKILL)
+            self.stack.redis.proc.popen.wait(15)
+            self.stack.redis.stop()
+            time.sleep(self.random.uniform(1, 6))
+            self.stack.redis.start()  # same port, same append-only file
+        else:
+            assert self.stack.daphne is not None
+            self.stack.daphne.signal(signal.SIGKILL)
+            self.stack.daphne.stop()
+            self.stack.daphne = None
+            self.stack.daphne, _ = processes.start_daphne(
+                self.stack.env, log_dir=self.stack.logs, port=self.port
+            )
+
+    def run(self, until: float) -> None:
+        while time.monotonic() < until and sum(self.blows.values()) < MAX_BLOWS:
+            time.sleep(self.random.uniform(2, 6))
+            self.blow()
+
+
+def with_suppressed(action: Any) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        action()
+
+
+def start_tasks(base_url: str) -> list[tuple[str, str, str]]:
+    """(task id, ws_url, cookie) for every task, several sessions each starting a few."""
+    started = []
+    for _ in range(SESSIONS):
+        with httpx.Client(base_url=base_url, timeout=10) as client:
+            client.get("/")
+            for _ in range(TASKS_PER_SESSION):
+                response = client.post(
+                    "/tasks/",
+                    json={"kwargs": {"steps": random.randint(10, 40), "delay": 0.1}},
+                    headers={"X-CSRFToken": client.cookies["csrftoken"]},
+                )
+                assert response.status_code == 202, response.text
+                data = response.json()
+                cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+                started.append((data["task_id"], data["ws_url"], cookie))
+    return started
+
+
+def test_every_task_succeeds_once_through_random_kills(tmp_path: Path) -> None:
+    seed = random.randrange(1_000_000)
+    with PrivateStack(
+        tmp_path,
+        appendonly=True,
+        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
+        CELERY_TASK_SOFT_TIME_LIMIT=str(VISIBILITY_TIMEOUT - 5),
+        CELERY_TASK_TIME_LIMIT=str(VISIBILITY_TIMEOUT - 3),
+        PROGRESS_MAX_ACTIVE_TASKS=str(TASKS_PER_SESSION),
+        PROGRESS_MAX_ACTIVE_TASKS_PER_ADDRESS=str(SESSIONS * TASKS_PER_SESSION),
+    ) as stack:
+        stack.start_worker(concurrency=2)
+        tasks = start_tasks(stack.base_url)
+        chaos = Chaos(stack, seed)
+
+        async def watch_all() -> list[int]:
+            deadline = time.monotonic() + CHAOS_SECONDS + 4 * VISIBILITY_TIMEOUT + 120
+            return await asyncio.gather(
+                *(follow(stack.base_url, ws_url, cookie, deadline) for _, ws_url, cookie in tasks)
+            )
+
+        async def both() -> list[int]:
+            watchers = asyncio.ensure_future(watch_all())
+            await asyncio.to_thread(chaos.run, time.monotonic() + CHAOS_SECONDS)
+            return await watchers
+
+        sockets = asyncio.run(both())
+
+        client = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+
+        def ended() -> bool:
+            return all(
+                client.hget(f"progress:task:{task_id}", "state") == '"SUCCESS"'
+                and client.get(f"celery-task-meta-{task_id}") is not None
+                for task_id, _, _ in tasks
+            )
+
+        wait_for(ended, timeout=60, interval=0.5, what="every snapshot and result SUCCESS")
+        results = {
+            task_id: json.loads(str(client.get(f"celery-task-meta-{task_id}")))["status"]
+            for task_id, _, _ in tasks
+        }
+        client.close()
+        logs = "".join(path.read_text(errors="replace") for path in tmp_path.glob("worker-*.log"))
+        succeeded = collections.Counter(
+            task_id for task_id, _, _ in tasks for _ in range(logs.count(f"[{task_id}] succeeded"))
+        )
+        print(
+            f"\nchaos seed {seed}: {len(tasks)} tasks from {SESSIONS} sessions; blows "
+            f"{dict(chaos.blows)}; sockets opened {sum(sockets)} "
+            f"({sum(sockets) - len(tasks)} reconnects); deliveries beyond the first "
+            f"{sum(logs.count(f'[{task_id}] received') - 1 for task_id, _, _ in tasks)}"
+        )
+        assert set(results.values()) == {"SUCCESS"}, results
+        twice = {task_id: n for task_id, n in succeeded.items() if n != 1}
+        missing = [task_id for task_id, _, _ in tasks if task_id not in succeeded]
+        assert not twice and not missing, (twice, missing, seed)
