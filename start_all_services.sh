@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Usage: ./start_all_services.sh [start|stop|status|restart|logs [NAME]|foreground]
-# Production-like stack under supervisord (deploy/supervisord.conf): Daphne on DJANGO_PORT,
-# the Celery worker and beat, Flower on FLOWER_PORT, and an embedded Redis when none answers
-# at REDIS_URL. Production settings: DEBUG off, DJANGO_SECRET_KEY required, static files
-# collected and served by WhiteNoise. `start` (the default) returns once all is healthy;
-# `foreground` keeps supervisord in this terminal (containers). Logs: logs/<name>.log.
+# Production-like stack under supervisord (deploy/supervisord.conf): DJANGO_WEB_PROCESSES Daphne
+# processes (default 1) sharing DJANGO_PORT, the Celery worker and beat, Flower on FLOWER_PORT,
+# and an embedded Redis when none answers at REDIS_URL. Production settings: DEBUG off,
+# DJANGO_SECRET_KEY required, static files served by WhiteNoise. `start` (the default) returns
+# once all is healthy; `foreground` keeps supervisord here (containers). Logs: logs/<name>.log.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -52,7 +52,7 @@ start() {
     return 1
   fi
   "$py" scripts/stack.py summary --stop-hint "./start_all_services.sh stop" \
-    --logs "logs/ (daphne.log, worker.log, beat.log, flower.log, redis.log, supervisord.log)"
+    --logs "logs/ (daphne-<n>.log per web process, worker, beat, flower, redis, supervisord)"
   ready=1
 }
 
@@ -78,7 +78,10 @@ case "${1:-start}" in
   stop) stop ;;
   restart) stop; start ;;
   status) if running; then ctl status || true; else echo "Not running."; exit 3; fi ;;
-  logs) if [[ -n ${2:-} ]]; then tail -n 50 -F "logs/$2.log"; else tail -n 50 -F logs/*.log; fi ;;
+  logs)
+    if [[ -z ${2:-} ]]; then tail -n 50 -F logs/*.log
+    elif [[ -f logs/$2.log ]]; then tail -n 50 -F "logs/$2.log"
+    else tail -n 50 -F logs/"$2"-*.log; fi ;;  # daphne: one log per process
   foreground)
     running && { echo "Already running in the background; ./start_all_services.sh stop first" >&2; exit 1; }
     prepare

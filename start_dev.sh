@@ -47,5 +47,5 @@ if ! report=$("$py" manage.py doctor --wait 120); then
   exit 1
 fi
 "$py" scripts/stack.py summary --stop-hint "Ctrl-C (stops every process started here)" \
-  --logs "logs/ (worker.log, beat.log, flower.log, redis.log); the web server prints here"
+  --logs "logs/ (worker.log, beat included; flower.log, redis.log); the web server prints here"
 wait "$supervisord"

@@ -82,6 +82,26 @@ def check_port(port: int, variable: str, script: str) -> None:
         )
 
 
+def web_processes(value: str | None = None) -> int:
+    """DJANGO_WEB_PROCESSES: how many Daphne processes share the web port under supervisord.
+
+    A whole number from 1, or `auto` for one per core; default 1 (see the README).
+    """
+    value = (os.environ.get("DJANGO_WEB_PROCESSES") if value is None else value) or "1"
+    if value.strip().lower() == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise StackError(
+            f"DJANGO_WEB_PROCESSES={value!r} is not a number of processes: use a whole number "
+            "from 1 (the default), or auto for one per core, e.g. DJANGO_WEB_PROCESSES=2"
+        )
+    return count
+
+
 def plan(script: str, production: bool) -> dict[str, str]:
     """Decide what to start; fail before anything starts when a port or a secret is missing."""
     parts = urlsplit(REDIS_URL)
@@ -97,6 +117,7 @@ def plan(script: str, production: bool) -> dict[str, str]:
             "put one in .env, e.g. DJANGO_SECRET_KEY=$(python3 -c 'import secrets; "
             "print(secrets.token_urlsafe(50))')"
         )
+    processes = web_processes()
     check_port(DJANGO_PORT, "DJANGO_PORT", script)
     check_port(FLOWER_PORT, "FLOWER_PORT", script)
     if embedded:
@@ -109,6 +130,7 @@ def plan(script: str, production: bool) -> dict[str, str]:
             )
     exports = {
         "DJANGO_PORT": str(DJANGO_PORT),
+        "DJANGO_WEB_PROCESSES": str(processes),
         "FLOWER_PORT": str(FLOWER_PORT),
         "REDIS_URL": REDIS_URL,
         "STARTER_EMBEDDED_REDIS": "true" if embedded else "false",
