@@ -24,7 +24,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.support.live import cookie_header, follow, start_task
+from tests.support.live import Watch, cookie_header, follow, start_task
 from tests.support.processes import ROOT, Proc, free_port, stack_env, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -108,11 +108,16 @@ def wait_healthy(web: str, proc: Proc, timeout: float) -> dict[str, Any]:
     return dict(wait_for(healthy, timeout=timeout, interval=0.2, what="a healthy stack"))
 
 
+def program_pid(stack: Stack, program: str) -> int:
+    """The pid of a program of the dev stack, as `supervisorctl pid` names it (0: not running)."""
+    ctl = [".venv/bin/supervisorctl", "-c", "deploy/supervisord-dev.conf", "pid", program]
+    pid = subprocess.run(ctl, cwd=stack.clone, capture_output=True, text=True, check=True)
+    return int(pid.stdout)
+
+
 def worker_process(stack: Stack) -> psutil.Process:
     """The Celery worker's main process, as `supervisorctl pid worker` names it."""
-    ctl = [".venv/bin/supervisorctl", "-c", "deploy/supervisord-dev.conf", "pid", "worker"]
-    pid = subprocess.run(ctl, cwd=stack.clone, capture_output=True, text=True, check=True)
-    return psutil.Process(int(pid.stdout))
+    return psutil.Process(program_pid(stack, "worker"))
 
 
 def redis_port(env: dict[str, str]) -> int:
@@ -141,8 +146,9 @@ def assert_nothing_left(stack: Stack, processes: list[psutil.Process]) -> None:
     assert [port for port in stack.ports() if listening(port)] == []
 
 
-def report_rss(title: str, processes: list[psutil.Process]) -> None:
-    """Print the memory of each process: RSS, and PSS (shared pages counted once in the total)."""
+def report_rss(title: str, processes: list[psutil.Process]) -> float:
+    """Print the memory of each process: RSS, and PSS (shared pages counted once in the total);
+    return the PSS total in MiB."""
     print(f"\n{title}: RSS and PSS per process")
     total_rss = total_pss = 0
     for process in sorted(processes, key=lambda p: p.pid):
@@ -151,6 +157,7 @@ def report_rss(title: str, processes: list[psutil.Process]) -> None:
         command = " ".join(Path(arg).name if "/" in arg else arg for arg in process.cmdline())
         print(f"  {memory.rss / 2**20:6.1f} {memory.pss / 2**20:6.1f} MiB  {command[:80]}")
     print(f"  {total_rss / 2**20:6.1f} {total_pss / 2**20:6.1f} MiB  total (RSS, PSS)")
+    return total_pss / 2**20
 
 
 async def run_a_task(base_url: str) -> None:
@@ -243,7 +250,20 @@ async def test_start_dev_bootstraps_a_fresh_clone_and_ctrl_c_stops_everything(
     assert "long_running_task" in (clone / "logs" / "worker.log").read_text()
 
     processes = stack.processes()
-    report_rss("start_dev.sh (embedded Redis)", processes)
+    pss = report_rss("start_dev.sh (embedded Redis)", processes)
+    # The whole development stack, the script itself included, after a task ran.
+    assert pss < 350, f"the dev stack takes {pss:.0f} MiB PSS (goal: under 350)"
+    table = subprocess.run(
+        [".venv/bin/python", "scripts/stack.py", "memory"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    print(table)
+    programs = {line.split()[0] for line in table.splitlines()[1:]}
+    assert {"supervisord", "redis", "worker", "flower", "web", "reloader", "total"} <= programs
+    assert "beat" not in programs  # embedded in the worker: one Django fewer
     stack.proc.signal(signal.SIGINT)  # Ctrl-C reaches the terminal's whole process group
     assert stack.proc.popen.wait(60) == 130
     assert_nothing_left(stack, processes)
@@ -276,14 +296,30 @@ async def test_start_dev_uses_a_redis_that_answers_and_sigterm_stops_everything(
     starts = worker_starts()
     os.utime(clone / "django_starter" / "tasks.py")
     wait_for(lambda: worker_starts() == starts + 1, timeout=90, what="a restarted worker")
-    assert "[reload] django_starter/tasks.py changed: restarting the worker" in stack.proc.log()
+    reload_line = "[reload] django_starter/tasks.py changed: restarting the worker and the web"
+    assert reload_line in stack.proc.log()
     stack.health(timeout=60)
     await run_a_task(stack.web)
 
-    # A crashed worker is started again, and the terminal says so in one line.
+    # A template restarts the web server alone (runserver runs with --noreload).
+    worker_pid = worker_process(stack).pid
+    web_pid = program_pid(stack, "web")
+    template = next((clone / "progress" / "templates").rglob("*.html"))
+    os.utime(template)
+    wait_for(lambda: program_pid(stack, "web") not in (web_pid, 0), timeout=90, what="a new web")
+    assert f"{template.relative_to(clone)} changed: restarting the web server" in stack.proc.log()
+    assert worker_process(stack).pid == worker_pid
+    stack.health(timeout=60)
+
+    # A crashed worker is started again, and the terminal says so in one line. Its pool
+    # processes and its embedded beat end with it: no second beat beside the new one.
     worker = worker_process(stack)
+    children = worker.children(recursive=True)
+    assert len(children) == 3  # two pool processes and beat
     worker.kill()
     wait_for(lambda: worker_starts() == starts + 2, timeout=90, what="a restarted worker")
+    _, orphans = psutil.wait_procs(children, timeout=60)
+    assert orphans == [], [p.cmdline() for p in orphans]
     crashes = [line for line in stack.proc.log().splitlines() if "exited: worker" in line]
     assert len(crashes) == 1 and "(terminated by SIGKILL; not expected)" in crashes[0]
     stack.health(timeout=60)
@@ -353,8 +389,10 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
     status_run = services(clone, env, "status", timeout=120)
     assert status_run.returncode == 0, status_run.stdout + status_run.stderr
     status = status_run.stdout
-    for program in ("daphne", "worker", "beat", "flower", "redis"):
+    for program in ("daphne:daphne-0", "worker", "beat", "flower", "redis"):
         assert f"{program} " in status and "RUNNING" in status.split(program, 1)[1].split("\n")[0]
+    assert "daphne-1" not in status  # DJANGO_WEB_PROCESSES: 1 by default
+    assert len(daphnes(processes)) == 1
 
     web = f"http://127.0.0.1:{env['DJANGO_PORT']}"
     page = httpx.get(web + "/").text  # DEBUG off: hashed static files, served by WhiteNoise
@@ -378,6 +416,118 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
     assert alive == []
     ports = [int(env["DJANGO_PORT"]), int(env["FLOWER_PORT"]), redis_port(env)]
     assert [port for port in ports if listening(port)] == []
+
+
+def daphnes(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """The Daphne processes among `processes` (supervisord runs them as `daphne --fd 0`)."""
+    return [p for p in processes if "daphne" in " ".join(p.cmdline()) and "--fd" in p.cmdline()]
+
+
+def holder(processes: list[psutil.Process], port: int, client_port: int) -> psutil.Process:
+    """Which of `processes` holds the server side of our connection from `client_port`."""
+    for process in processes:
+        for connection in process.net_connections("tcp"):
+            remote = connection.raddr
+            if remote and remote.port == client_port and connection.laddr.port == port:
+                return process
+    raise AssertionError(f"no process holds the connection from port {client_port}")
+
+
+async def test_start_all_services_runs_several_daphne_processes_on_one_port(
+    clone: Path, logs_dir: Path
+) -> None:
+    env = script_env(
+        FLOWER_BASIC_AUTH="admin:s3cret",
+        DJANGO_SECRET_KEY="test-only-" + "x" * 40,
+        DJANGO_WEB_PROCESSES="2",
+    )
+    try:
+        await _two_web_processes(clone, env)
+    finally:  # a failed assertion must not leave supervisord running
+        services(clone, env, "stop", timeout=120)
+
+
+async def _two_web_processes(clone: Path, env: dict[str, str]) -> None:
+    started = services(clone, env, "start")
+    assert started.returncode == 0, started.stdout + started.stderr
+    supervisord = psutil.Process(int((clone / "run" / "supervisord.pid").read_text()))
+    processes = [supervisord, *supervisord.children(recursive=True)]
+    report_rss("start_all_services.sh, DJANGO_WEB_PROCESSES=2", processes)
+    status = services(clone, env, "status", timeout=120).stdout
+    for name in ("daphne:daphne-0", "daphne:daphne-1"):
+        assert "RUNNING" in status.split(name, 1)[1].split("\n")[0], status
+
+    # Two Daphne processes, one listening socket: supervisord's, which both inherited.
+    port = int(env["DJANGO_PORT"])
+    web = daphnes(processes)
+    assert len(web) == 2 and len({p.pid for p in web}) == 2
+    for process in web:
+        assert [c for c in process.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+        assert process.ppid() == supervisord.pid
+
+    # One task, several sockets; keep opening until both processes hold some of them
+    # (the kernel gives each connection to whichever process accepts it first).
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        kwargs = {"steps": 100, "delay": 0.2}  # 20 s: the sockets open while it runs
+        task = await start_task(client, task="long_running_task", kwargs=kwargs)
+        cookie = cookie_header(client)
+        held: dict[int, list[Watch]] = {p.pid: [] for p in web}
+        try:
+            for _ in range(200):
+                if all(len(watches) >= 3 for watches in held.values()):
+                    break
+                watch = await Watch(base, task["ws_url"], cookie=cookie).__aenter__()
+                await watch.wait_for(lambda w: w.messages, timeout=30, what="the first snapshot")
+                owner = holder(web, port, watch.ws.local_address[1])
+                if len(held[owner.pid]) < 6:  # PROGRESS_MAX_SOCKETS_PER_OWNER is per process
+                    held[owner.pid].append(watch)
+                else:
+                    await watch.__aexit__(None, None, None)
+            print(f"\nsockets per Daphne process: { {pid: len(w) for pid, w in held.items()} }")
+            assert all(len(watches) >= 3 for watches in held.values()), held
+
+            # Progress reaches every socket, whichever process holds it, up to SUCCESS.
+            every = [watch for watches in held.values() for watch in watches]
+            for watch in every:
+                await watch.until_closed(timeout=300)
+        finally:
+            for watch in [w for watches in held.values() for w in watches]:
+                await watch.__aexit__(None, None, None)
+    for pid, watches in held.items():
+        for watch in watches:
+            assert watch.states[-1] == "SUCCESS", (pid, watch.states)
+            assert watch.messages[-1]["percent"] == 100 and watch.close_code == 1000
+            assert "PROGRESS" in watch.states, (pid, watch.states)  # live, not only the end
+            seqs = [message["seq"] for message in watch.messages]
+            assert seqs == sorted(seqs) and len(set(seqs)) > 2, (pid, seqs)
+
+    # Plain requests land on both processes too.
+    seen: set[int] = set()
+    for _ in range(200):
+        if len(seen) == 2:
+            break
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+            connection.sendall(b"GET /health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert connection.recv(64).startswith(b"HTTP/1.1 ")  # accepted: a process holds it
+            seen.add(holder(web, port, connection.getsockname()[1]).pid)
+    assert seen == {p.pid for p in web}
+
+    stopped = services(clone, env, "stop", timeout=120)
+    assert stopped.returncode == 0 and "Stopped." in stopped.stdout
+    _, alive = psutil.wait_procs(processes, timeout=30)
+    assert alive == [], [p.cmdline() for p in alive]
+    ports = [port, int(env["FLOWER_PORT"]), redis_port(env)]
+    assert [port for port in ports if listening(port)] == []
+
+
+def test_start_all_services_refuses_a_bad_number_of_web_processes(clone: Path) -> None:
+    env = script_env(DJANGO_SECRET_KEY="test-only-" + "x" * 40, DJANGO_WEB_PROCESSES="0")
+    refused = services(clone, env, "start")
+    assert refused.returncode == 1
+    last_line = refused.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("DJANGO_WEB_PROCESSES='0' is not a number of processes")
+    assert not (clone / "run" / "supervisord.pid").exists()
 
 
 def test_manual_commands_work_as_typed(clone: Path, redis_url: str, logs_dir: Path) -> None:
