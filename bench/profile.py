@@ -18,6 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+RATE = 100  # samples per second
+# Frames of the project's own code, as `_function` shortens them: `name (progress/x.py)`.
+PROJECT_PACKAGES = ("(progress/", "(diagnostics/", "(django_starter/")
 
 
 def py_spy() -> str | None:
@@ -32,7 +35,7 @@ def recording(pid: int, output: Path, *, subprocesses: bool = False) -> Iterator
     if binary is None:
         yield
         return
-    argv = [binary, "record", "--pid", str(pid), "--rate", "100", "--format", "raw"]
+    argv = [binary, "record", "--pid", str(pid), "--rate", str(RATE), "--format", "raw"]
     argv += ["--output", str(output), "--nonblocking"]
     if subprocesses:
         argv.append("--subprocesses")
@@ -45,6 +48,14 @@ def recording(pid: int, output: Path, *, subprocesses: bool = False) -> Iterator
             spy.wait(30)
         except subprocess.TimeoutExpired:
             spy.kill()
+
+
+def _function(frame: str) -> str:
+    """`name (path/to/file.py:123)` → `name (file.py)`: one entry per function."""
+    name, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0].rstrip(")")
+    short = "/".join(path.split("/")[-2:])
+    return f"{name} ({short})" if where else name
 
 
 def summarise(raw: Path, top: int = 15) -> str:
@@ -60,7 +71,7 @@ def summarise(raw: Path, top: int = 15) -> str:
             continue
         count = int(count_text)
         total += count
-        frames = [frame.rsplit(":", 1)[0] for frame in stack.split(";")]
+        frames = [_function(frame) for frame in stack.split(";")]
         frames = [frame for frame in frames if not frame.startswith(("process ", "thread "))]
         if frames:
             own[frames[-1]] += count
@@ -68,8 +79,12 @@ def summarise(raw: Path, top: int = 15) -> str:
             inclusive[frame] += count
     if not total:
         return f"{raw.name}: no samples\n"
-    lines = [f"{raw.name}: {total} samples", "  self%  function"]
+    ours = Counter(
+        {name: n for name, n in inclusive.items() if any(p in name for p in PROJECT_PACKAGES)}
+    ).most_common(top)
+    lines = [f"{raw.name}: {total} samples ({total / RATE:.1f} s of CPU at {RATE} Hz)"]
+    lines += ["  self%  function (where the samples were)"]
     lines += [f"  {100 * n / total:5.1f}  {name}" for name, n in own.most_common(top)]
-    lines += ["  incl%  function"]
-    lines += [f"  {100 * n / total:5.1f}  {name}" for name, n in inclusive.most_common(top * 2)]
+    lines += ["  incl%  the project's functions (with what they call)"]
+    lines += [f"  {100 * n / total:5.1f}  {name}" for name, n in ours]
     return "\n".join(lines) + "\n"

@@ -77,6 +77,7 @@ QUICK = {
     "throughput_rounds": 1,
     "dev_stack": 0,
 }
+SECTIONS = ("base", "sweep", "celery-progress", "throughput", "dev-stack")
 SWEEP_DELAY = 0.1
 CP_POLL_INTERVAL = 0.5  # celery-progress's JS default pollInterval
 STEPS, DELAY, PING_TIMEOUT = 20, 0.01, 1.0
@@ -107,7 +108,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="py-spy Daphne (largest sweep point) and the worker (tracked round)",
     )
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated sections of {','.join(SECTIONS)} (celery-progress brings "
+        "base and sweep: it compares with their figures); default all",
+    )
     args = parser.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    if unknown := only - set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    if "celery-progress" in only:
+        only |= {"base", "sweep"}
+    args.only = only
     sizes: dict[str, Any] = dict(QUICK if args.quick else FULL)
     if args.watchers:
         sizes["sweep"] = [
@@ -379,30 +391,31 @@ def watchers(
             "the baseline: workers' heartbeats and polls, Daphne idle",
         )
     ]
-    largest = max(sizes["sweep"])
-    points = []
-    for point in sizes["sweep"]:
-        with (
-            profiled(args, stack.daphne.pid, f"daphne-{point[0]}x{point[1]}")
-            if (point == largest)
-            else contextlib.nullcontext()
-        ):
-            more, done = sweep.sweep(
-                stack.base_url,
-                owner=owner,
-                cookie=cookie,
-                worker=worker,
-                daphne_pid=stack.daphne.pid,
-                points=[point],
-                steps=sizes["sweep_steps"],
-                delay=SWEEP_DELAY,
-                many_steps=sizes["sweep_many_steps"],
-                idle_seconds=sizes["idle_seconds"],
-            )
-        rows += more
-        points += done
+    daphne = stack.daphne.pid
+    # py-spy on Daphne while the task runs, at 1,000 sockets (the goal's point) and the
+    # largest point of one task.
+    recorded = {max(p for p in sizes["sweep"] if p[1] == 1), (1000, 1)}
+
+    def profile(point: tuple[int, int]) -> Any:
+        if point not in recorded:
+            return None
+        return profiled(args, daphne, f"daphne-{point[0]}x{point[1]}")
+
+    more, points = sweep.sweep(
+        stack.base_url,
+        owner=owner,
+        cookie=cookie,
+        worker=worker,
+        daphne_pid=daphne,
+        points=sizes["sweep"],
+        steps=sizes["sweep_steps"],
+        delay=SWEEP_DELAY,
+        many_steps=sizes["sweep_many_steps"],
+        idle_seconds=sizes["idle_seconds"],
+        profile=profile,
+    )
     stack.stop_proc(worker)
-    return rows, points
+    return rows + more, points
 
 
 def celery_progress(
@@ -468,6 +481,16 @@ def throughput(args: argparse.Namespace, stack: BenchStack, owner: str) -> list[
     return thr.rows(rates, count=args.sizes["throughput_tasks"])
 
 
+async def one_session(stack: BenchStack) -> tuple[str, str]:
+    """A browser session that owns one (purged) task: its owner id and cookie."""
+    from bench import web
+    from django_starter.celery import app
+
+    _, owner, cookie = await web.post_latency(stack.base_url, 1)
+    app.control.purge()
+    return owner, cookie
+
+
 def step(name: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {name}", file=sys.stderr, flush=True)
 
@@ -484,26 +507,34 @@ def main(argv: list[str] | None = None) -> int:
     stack = BenchStack(keep_logs=args.keep_logs)
     failed = True
     started = time.perf_counter()
+    only = args.only
+    rows: list[Row] = []
     try:
         stack.start_web()
         info = machine()
         info["fd_limit"] = fd_limit
-        step("POST figures, no worker")
-        rows, owner, cookie = without_worker(stack, args.sizes)
-        step("task timings, tight loop, latency, presence")
-        more, loop = with_worker(stack, args.sizes, owner, cookie)
-        rows += more
-        step("watchers sweep")
-        more, points = watchers(args, stack, owner, cookie)
-        rows += more
-        step("celery-progress side by side")
-        rows += celery_progress(args, stack, loop, points[0])
-        step("throughput: bare, tracked, untracked")
-        rows += throughput(args, stack, owner)
+        if "base" in only:
+            step("POST figures, no worker")
+            rows, owner, cookie = without_worker(stack, args.sizes)
+            step("task timings, tight loop, latency, presence")
+            more, loop = with_worker(stack, args.sizes, owner, cookie)
+            rows += more
+        else:
+            owner, cookie = asyncio.run(one_session(stack))
+        if "sweep" in only:
+            step("watchers sweep")
+            more, points = watchers(args, stack, owner, cookie)
+            rows += more
+        if "celery-progress" in only:
+            step("celery-progress side by side")
+            rows += celery_progress(args, stack, loop, points[0])
+        if "throughput" in only:
+            step("throughput: bare, tracked, untracked")
+            rows += throughput(args, stack, owner)
         failed = False
     finally:
         stack.stop(failed=failed)
-    if args.sizes["dev_stack"]:
+    if args.sizes["dev_stack"] and "dev-stack" in only:
         from bench import devstack
 
         step("dev stack from a fresh clone")

@@ -13,8 +13,11 @@ the worker when it stored the change; the same clock). Each socket's first messa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -140,6 +143,7 @@ async def run_point(
     delay: float,
     idle_seconds: float,
     timeout: float,
+    profile: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> Point:
     """Start `tasks` held tasks, open `sockets` sockets spread over them, idle, run, read."""
     from django_starter.tasks import long_running_task
@@ -177,16 +181,17 @@ async def run_point(
         released_at = time.time()
         before, cpu, mine = commands(client), daphne.cpu_times(), me.cpu_times()
         run_started = time.perf_counter()
-        await asyncio.to_thread(
-            celery_app.control.add_consumer,
-            SWEEP_QUEUE,
-            destination=[worker.node],
-            reply=True,
-            timeout=5,
-        )
-        async with asyncio.timeout(timeout):
-            await asyncio.gather(*readers)
-        point.running_seconds = time.perf_counter() - run_started
+        with profile() if profile else contextlib.nullcontext():  # the running window only
+            await asyncio.to_thread(
+                celery_app.control.add_consumer,
+                SWEEP_QUEUE,
+                destination=[worker.node],
+                reply=True,
+                timeout=5,
+            )
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*readers)
+            point.running_seconds = time.perf_counter() - run_started
         point.running_commands = (commands(client) - before - 1) / point.running_seconds
         point.daphne_cpu_running = cpu_share(daphne, cpu, point.running_seconds)
         point.client_cpu_running = cpu_share(me, mine, point.running_seconds)
@@ -226,6 +231,17 @@ async def run_point(
     first = next((sock for sock in socks if not sock.refused), None)
     point.never_shown = steps - len((first.currents if first else set()) & set(range(1, steps + 1)))
     return point
+
+
+def profile_of(
+    profile: Callable[[tuple[int, int]], AbstractContextManager[None] | None] | None,
+    point: tuple[int, int],
+) -> Callable[[], AbstractContextManager[None]] | None:
+    """The recording to hold around a point's running window, if any."""
+    if profile is None:
+        return None
+    held = profile(point)
+    return (lambda: held) if held is not None else None
 
 
 def cpu_share(process: psutil.Process, before: Any, seconds: float) -> float:
@@ -298,6 +314,7 @@ def sweep(
     delay: float,
     many_steps: int,
     idle_seconds: float,
+    profile: Callable[[tuple[int, int]], AbstractContextManager[None] | None] | None = None,
 ) -> tuple[list[Row], list[Point]]:
     """Every point in turn, in one process; the N-on-N points use the shorter `many_steps`."""
     rows: list[Row] = []
@@ -317,6 +334,7 @@ def sweep(
                 delay=delay,
                 idle_seconds=idle_seconds,
                 timeout=120 + tasks * point_steps * delay,
+                profile=profile_of(profile, (sockets, tasks)),
             )
         )
         done.append(point)
