@@ -39,6 +39,8 @@ LIVE_PERIOD = 0.5
 SUBSCRIBE_TIMEOUT = 10.0
 # How long Redis may stay unreachable before the watching sockets are told (4503).
 LOST_AFTER = 3.0
+POOL_SIZE = 16
+POOL_WAIT = 30.0
 
 
 class Watcher(Protocol):
@@ -73,13 +75,19 @@ class Hub:
     """The process's subscriptions, latest snapshots and live fields (one per event loop)."""
 
     def __init__(self) -> None:
-        self.redis = aioredis.Redis.from_url(
+        # A few connections that requests wait for, not one per request: a burst of
+        # sockets connecting queues here instead of opening hundreds of connections at
+        # once and timing out (which would read as "Redis lost" while Redis is fine).
+        pool = aioredis.BlockingConnectionPool.from_url(
             conf.REDIS_URL,
+            max_connections=POOL_SIZE,
+            timeout=POOL_WAIT,
             decode_responses=True,
             socket_connect_timeout=conf.REDIS_SOCKET_TIMEOUT,
             socket_timeout=max(5.0, conf.REDIS_SOCKET_TIMEOUT),
             health_check_interval=15,
         )
+        self.redis = aioredis.Redis(connection_pool=pool)
         self.pubsub = self.redis.pubsub()
         self.tasks: dict[str, Watched] = {}
         self.sockets: dict[str, int] = {}  # open sockets per owner, in this process
