@@ -221,6 +221,7 @@ def _drain_quietly() -> None:
 
 def reassign(*, old_owner: str, new_owner: str) -> int:
     """Give `old_owner`'s rows to `new_owner` (a session's tasks after its login)."""
+    _drain_quietly()  # a task that ended a moment ago is moved too
     return TaskRun.objects.filter(owner=old_owner).update(owner=new_owner)
 
 

@@ -85,7 +85,10 @@ redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[4], unpack(ARGV, 7 + n))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 publish(KEYS[1], string.sub(KEYS[1], string.len(ARGV[5]) + 1))
-if created == 1 or terminal(redis.call('HGET', KEYS[1], 'state')) then remember(KEYS[1]) end
+-- A group's part is kept in its group's record (`children`), not as a row of its own.
+if ARGV[3] == '' and (created == 1 or terminal(redis.call('HGET', KEYS[1], 'state'))) then
+  remember(KEYS[1])
+end
 local out = {created, redis.call('HGETALL', KEYS[1])}
 if ARGV[3] == '' then return out end
 
@@ -95,7 +98,7 @@ local raw = redis.call('HGET', KEYS[2], 'children')
 if not pstate or terminal(pstate) or not raw then return out end
 local me = redis.call('HMGET', KEYS[1], 'state', 'current', 'total', 'percent', 'error', 'name')
 local children = cjson.decode(raw)
-local sum_current, sum_total, done, failed = 0, 0, 0, nil
+local sum_current, sum_total, done, failed, unknown = 0, 0, 0, nil, 0
 for _, child in ipairs(children) do
   if child.task_id == cjson.decode(redis.call('HGET', KEYS[1], 'task_id')) then
     child.state = cjson.decode(me[1])
@@ -110,10 +113,21 @@ for _, child in ipairs(children) do
     end
   end
   sum_current = sum_current + child.current
-  sum_total = sum_total + child.total
+  -- A part that has not reported yet has no real total: it counts as the average of
+  -- those that have (else one quick part of four would show as 9%, not 25%).
+  if child.state == 'PENDING' or (child.state == 'STARTED' and child.current == 0) then
+    unknown = unknown + 1
+  else
+    sum_total = sum_total + child.total
+  end
   if child.state == 'SUCCESS' or child.state == 'FAILURE' or child.state == 'REVOKED' then
     done = done + 1
   end
+end
+if unknown == #children then
+  sum_total = 100 * unknown
+elseif unknown > 0 then
+  sum_total = sum_total + unknown * sum_total / (#children - unknown)
 end
 local percent = 0
 if sum_total > 0 then

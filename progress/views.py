@@ -30,7 +30,9 @@ def _reader(request: HttpRequest) -> tuple[str | None, bool]:
 @ensure_csrf_cookie
 def index(request: HttpRequest) -> HttpResponse:
     """The page: a start control per listed task, one bar per task of this reader."""
-    owner, _ = _reader(request)
+    # The session gets its owner now, not on its first start: two starts sent at once
+    # from a new page would otherwise each make an owner, and one task would be lost.
+    owner = owners.owner_for(user=request.user, session=request.session)
     first_page = services.task_list(owner=owner, is_staff=False, everyone=False, page=1)
     starts = [
         # Each form's own ids: two tasks may both take `steps`.

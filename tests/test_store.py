@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -294,3 +295,23 @@ def test_a_chords_group_waits_for_its_callback_once_the_subtasks_are_done() -> N
     assert group is not None
     assert (group["state"], group["percent"]) == ("PROGRESS", 100)
     assert group["message"] == "Running: combining the results"
+
+
+def test_parts_not_yet_started_count_as_the_average_of_those_that_reported() -> None:
+    group_id, child_ids = a_group(parts=4)
+    group = child_write(child_ids[0], group_id, state="SUCCESS", current=20, total=20)
+    assert group is not None
+    # One part of four done: 25 %, not 20 / (20 + 3 x 100).
+    assert (group["current"], group["total"], group["percent"]) == (20, 80, 25)
+    group = child_write(child_ids[1], group_id, state="PROGRESS", current=10, total=20)
+    assert group is not None and group["percent"] == 37  # 30 of 80
+
+
+def test_a_groups_parts_leave_no_history_record_of_their_own() -> None:
+    group_id, (first, second) = a_group()
+    get_redis().delete(store.history_key())
+    child_write(first, group_id, state="SUCCESS", current=1, total=1, result=1)
+    child_write(second, group_id, state="SUCCESS", current=1, total=1, result=2)
+    records = [json.loads(r) for r in get_redis().lrange(store.history_key(), 0, -1)]
+    assert [record["task_id"] for record in records] == [group_id]
+    assert records[0]["state"] == "SUCCESS" and records[0]["result"] == [1, 2]

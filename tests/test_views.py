@@ -266,3 +266,12 @@ def test_health_reports_redis_and_workers(client: Client) -> None:
     report = response.json()
     assert report["redis"]["ok"] is True
     assert isinstance(report["workers"]["online"], int)
+
+
+def test_the_page_gives_a_new_session_its_owner_before_any_start(client: Client) -> None:
+    # Two starts sent at once by a new page then share one owner (none is lost).
+    client.get("/")
+    assert client.session.get("progress_owner")
+    first, second = start(client), start(client)
+    listed = [task["task_id"] for task in client.get("/tasks/").json()["tasks"]]
+    assert listed == [second["task_id"], first["task_id"]]
