@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -72,6 +73,8 @@ class Point:
     running_seconds: float = 0.0
     connect_seconds: float = 0.0
     never_shown: int = 0  # of the first socket: steps whose value it never got
+    spreads: list[float] = field(default_factory=list)  # per change: last socket - first
+    load: float = 0.0  # the machine's 1-minute load average at the end
 
     @property
     def label(self) -> str:
@@ -196,6 +199,7 @@ async def run_point(
         point.daphne_cpu_running = cpu_share(daphne, cpu, point.running_seconds)
         point.client_cpu_running = cpu_share(me, mine, point.running_seconds)
         point.daphne_rss = max(point.daphne_rss, daphne.memory_info().rss)
+        point.load = os.getloadavg()[0]
     finally:
         for reader in readers:
             reader.cancel()
@@ -210,6 +214,7 @@ async def run_point(
         client.close()
 
     final_seq = {sock.task_id: sock.seen[-1][1] for sock in socks if sock.terminal}
+    received: dict[tuple[str, int], list[float]] = {}
     for sock in socks:
         if sock.refused:
             continue
@@ -227,7 +232,9 @@ async def run_point(
                 continue
             counted.add(seq)
             point.latencies.append(at - updated)
+            received.setdefault((sock.task_id, seq), []).append(at)
     point.missed_terminal += point.refused
+    point.spreads = [max(times) - min(times) for times in received.values() if len(times) > 1]
     first = next((sock for sock in socks if not sock.refused), None)
     point.never_shown = steps - len((first.currents if first else set()) & set(range(1, steps + 1)))
     return point
@@ -268,6 +275,13 @@ def point_rows(point: Point, *, steps: int, delay: float) -> list[Row]:
         Row(f"{name}: latency p99", percentile(lat, 99) * 1000, "ms", ""),
         Row(f"{name}: latency max", max(lat) * 1000, "ms", ""),
         Row(
+            f"{name}: fan-out spread p99",
+            percentile(point.spreads or [0.0], 99) * 1000,
+            "ms",
+            f"per change: last socket's receipt - first's; p50 "
+            f"{percentile(point.spreads or [0.0], 50) * 1000:.3g} ms",
+        ),
+        Row(
             f"{name}: values skipped",
             point.skipped,
             "values",
@@ -284,7 +298,8 @@ def point_rows(point: Point, *, steps: int, delay: float) -> list[Row]:
             f"{name}: Daphne CPU running",
             point.daphne_cpu_running,
             "%core",
-            f"idle {point.daphne_cpu_idle:.1f}%; bench client {point.client_cpu_running:.0f}%",
+            f"idle {point.daphne_cpu_idle:.1f}%; bench client {point.client_cpu_running:.0f}%; "
+            f"machine load {point.load:.1f}",
         ),
         Row(f"{name}: Daphne RSS", point.daphne_rss / 2**20, "MiB", "peak of the samples"),
         Row(

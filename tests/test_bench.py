@@ -55,6 +55,7 @@ SWEEP_ROWS = [
     "latency p95",
     "latency p99",
     "latency max",
+    "fan-out spread p99",
     "values skipped",
     "missed terminal",
     "Daphne CPU running",
