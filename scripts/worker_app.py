@@ -6,9 +6,10 @@
   first full collection in a pool process copies most of the parent's heap (about 35 MB
   each). Frozen objects are never scanned, so they stay shared.
 - Beat embedded (`--beat`), forked from the same frozen main process: it shares Django and
-  Celery with the worker instead of loading a copy of its own (about 60 MB). The beat
-  process asks the kernel for SIGTERM when the worker's main process dies, even killed
-  with SIGKILL, so a restarted worker never runs beside a second, orphaned beat.
+  Celery with the worker instead of loading a copy of its own (about 50 MB). The beat
+  process ends when the worker's main process dies, even killed with SIGKILL (Linux: the
+  kernel sends it SIGTERM; elsewhere a thread checks its parent every second), so a
+  restarted worker never runs beside a second, orphaned beat.
 
 Production (deploy/supervisord.conf) keeps beat a program of its own: exactly one per
 deployment, whatever the number of workers.
@@ -20,6 +21,8 @@ import ctypes
 import gc
 import os
 import signal
+import threading
+import time
 from typing import Any
 
 from celery import signals
@@ -42,7 +45,16 @@ def freeze_before_the_pool_forks(**_: Any) -> None:
 
 @signals.beat_embedded_init.connect
 def end_with_the_worker(**_: Any) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != _main_pid:  # the worker died before prctl: end now
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is not None:  # Linux
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    else:
+        threading.Thread(target=_watch_the_parent, name="parent-watch", daemon=True).start()
+    if os.getppid() != _main_pid:  # the worker died before this ran: end now
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _watch_the_parent() -> None:
+    while os.getppid() == _main_pid:
+        time.sleep(1)
+    os.kill(os.getpid(), signal.SIGTERM)
