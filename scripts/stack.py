@@ -118,6 +118,12 @@ def plan(script: str, production: bool) -> dict[str, str]:
             "print(secrets.token_urlsafe(50))')"
         )
     processes = web_processes()
+    bind = os.environ.get("DJANGO_BIND") or "127.0.0.1"
+    if production and ":" in bind:
+        raise StackError(
+            f"DJANGO_BIND={bind} is not an IPv4 address: supervisord's shared web socket is "
+            "IPv4 only; use e.g. DJANGO_BIND=0.0.0.0, or a proxy in front for IPv6"
+        )
     check_port(DJANGO_PORT, "DJANGO_PORT", script)
     check_port(FLOWER_PORT, "FLOWER_PORT", script)
     if embedded:
