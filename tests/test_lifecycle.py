@@ -93,6 +93,8 @@ def test_tasks_that_finish_while_redis_is_away_end_in_success(
     assert set(states.values()) == {("SUCCESS", "SUCCESS")}, (states, errors)
     log = stack.worker.log()
     assert [log.count(f"[{i}] succeeded") for i in ids] == [1] * TASKS, "each ran once"
+    # And each message was acknowledged: none waits to be delivered again later.
+    wait_for(lambda: client.hlen("unacked") == 0, timeout=30, what="every message acknowledged")
     client.close()
 
 
