@@ -521,12 +521,18 @@ async def _two_web_processes(clone: Path, env: dict[str, str]) -> None:
     assert [port for port in ports if listening(port)] == []
 
 
-def test_start_all_services_refuses_a_bad_number_of_web_processes(clone: Path) -> None:
+def test_start_all_services_refuses_bad_web_settings(clone: Path) -> None:
     env = script_env(DJANGO_SECRET_KEY="test-only-" + "x" * 40, DJANGO_WEB_PROCESSES="0")
     refused = services(clone, env, "start")
     assert refused.returncode == 1
     last_line = refused.stderr.strip().splitlines()[-1]
     assert last_line.startswith("DJANGO_WEB_PROCESSES='0' is not a number of processes")
+    assert not (clone / "run" / "supervisord.pid").exists()
+
+    env.update(DJANGO_WEB_PROCESSES="2", DJANGO_BIND="::")  # supervisord's socket: IPv4
+    refused = services(clone, env, "start")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1].startswith("DJANGO_BIND=:: is not an IPv4")
     assert not (clone / "run" / "supervisord.pid").exists()
 
 
