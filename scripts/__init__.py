@@ -1,0 +1,1 @@
+"""Start-script helpers; a package so that `celery -A scripts.worker_app` finds these first."""
