@@ -84,33 +84,36 @@ def processes(proc: Proc, clone: Path) -> list[psutil.Process]:
 
 
 def label(process: psutil.Process) -> str:
-    """A short name for a process of the stack."""
+    """A short name for a process of the stack (whatever deploy/supervisord-dev.conf runs)."""
     command = " ".join(process.cmdline())
     parent = process.parent()
     parent_command = " ".join(parent.cmdline()) if parent else ""
-    if "redis-server" in command and "stack.py" not in command:
-        return "redis-server"
+    if "bin/supervisord" in command:
+        return "supervisord"
+    if "reload" in command and ("reload.py" in command or "reload-worker" in command):
+        return "reloader (watchfiles)"
     if "stack.py redis-server" in command:
         return "stack.py redis-server (wrapper)"
-    if "supervisord" in command:
-        return "supervisord"
-    if "reload-worker" in command:
-        return "worker reloader (watchfiles)"
-    if "worker" in command and "celery" in command:
-        return "worker pool process" if "worker" in parent_command else "worker (main)"
+    if "redis-server" in command:
+        return "redis-server"
+    if "celery" in command and " worker" in command:
+        if parent_command != command:
+            return "worker (main)"
+        embedded = "--beat" in command.split() or "-B" in command.split()
+        return "worker children (pool" + (", embedded beat)" if embedded else ")")
     if "celery" in command and " beat" in command:
         return "beat"
     if "flower" in command:
         return "flower"
     if "runserver" in command:
-        return (
-            "runserver (serving child)"
-            if "runserver" in parent_command
-            else "runserver (autoreloader parent)"
-        )
+        if "--noreload" in command:
+            return "runserver (Daphne, --noreload)"
+        if "runserver" in parent_command:
+            return "runserver (serving child)"
+        return "runserver (autoreloader parent)"
     if "start_dev.sh" in command:
         return "start_dev.sh (bash)"
-    return command[:40]
+    return " ".join(Path(arg).name for arg in process.cmdline()[:3])[:40]
 
 
 def memory(procs: list[psutil.Process]) -> list[Memory]:

@@ -53,7 +53,7 @@ FULL = {
     "cp_steps": 100,
     "cp_calls": 200,
     "throughput_tasks": 2000,
-    "throughput_rounds": 3,
+    "throughput_rounds": 5,
     "dev_stack": 1,
 }
 QUICK = {
