@@ -199,12 +199,13 @@ if ARGV[2] ~= '' then
   end
   if unfinished >= tonumber(ARGV[2]) then return {-2, unfinished} end
 end
+-- Tidy the oldest few of an index on every create; count them all only near the limit.
 if ARGV[6] ~= '' then
-  local n = unfinished(KEYS[3])
+  local n = unfinished(KEYS[3], 19)
+  if n >= tonumber(ARGV[6]) then n = unfinished(KEYS[3]) end
   if n >= tonumber(ARGV[6]) then return {-3, n} end
 end
 if ARGV[5] == '1' then
-  -- Tidy the oldest few on every create; count them all only near the limit.
   local n = unfinished(KEYS[4], 19)
   if ARGV[7] ~= '' and n >= tonumber(ARGV[7]) then n = unfinished(KEYS[4]) end
   if ARGV[7] ~= '' and n >= tonumber(ARGV[7]) then return {-4, n} end
