@@ -74,7 +74,10 @@ class Point:
     connect_seconds: float = 0.0
     never_shown: int = 0  # of the first socket: steps whose value it never got
     spreads: list[float] = field(default_factory=list)  # per change: last socket - first
+    firsts: list[float] = field(default_factory=list)  # per change: updated_at → first socket
     load: float = 0.0  # the machine's 1-minute load average at the end
+    machine_cpu: float = 0.0  # all cores busy, percent, while the task ran
+    client_lag: list[float] = field(default_factory=list)  # the bench client's loop lag
 
     @property
     def label(self) -> str:
@@ -183,6 +186,8 @@ async def run_point(
 
         released_at = time.time()
         before, cpu, mine = commands(client), daphne.cpu_times(), me.cpu_times()
+        psutil.cpu_percent()  # starts the machine-wide measure
+        lagging = asyncio.create_task(loop_lag(point.client_lag))
         run_started = time.perf_counter()
         with profile() if profile else contextlib.nullcontext():  # the running window only
             await asyncio.to_thread(
@@ -200,6 +205,8 @@ async def run_point(
         point.client_cpu_running = cpu_share(me, mine, point.running_seconds)
         point.daphne_rss = max(point.daphne_rss, daphne.memory_info().rss)
         point.load = os.getloadavg()[0]
+        point.machine_cpu = psutil.cpu_percent()
+        lagging.cancel()
     finally:
         for reader in readers:
             reader.cancel()
@@ -232,9 +239,10 @@ async def run_point(
                 continue
             counted.add(seq)
             point.latencies.append(at - updated)
-            received.setdefault((sock.task_id, seq), []).append(at)
+            received.setdefault((sock.task_id, seq), [updated]).append(at)
     point.missed_terminal += point.refused
-    point.spreads = [max(times) - min(times) for times in received.values() if len(times) > 1]
+    point.spreads = [max(t[1:]) - min(t[1:]) for t in received.values() if len(t) > 2]
+    point.firsts = [min(t[1:]) - t[0] for t in received.values()]
     first = next((sock for sock in socks if not sock.refused), None)
     point.never_shown = steps - len((first.currents if first else set()) & set(range(1, steps + 1)))
     return point
@@ -249,6 +257,14 @@ def profile_of(
         return None
     held = profile(point)
     return (lambda: held) if held is not None else None
+
+
+async def loop_lag(lags: list[float], every: float = 0.01) -> None:
+    """How late the bench client's own event loop wakes up (it reads every socket)."""
+    while True:
+        started = time.perf_counter()
+        await asyncio.sleep(every)
+        lags.append(time.perf_counter() - started - every)
 
 
 def cpu_share(process: psutil.Process, before: Any, seconds: float) -> float:
@@ -275,6 +291,13 @@ def point_rows(point: Point, *, steps: int, delay: float) -> list[Row]:
         Row(f"{name}: latency p99", percentile(lat, 99) * 1000, "ms", ""),
         Row(f"{name}: latency max", max(lat) * 1000, "ms", ""),
         Row(
+            f"{name}: first socket p99",
+            percentile(point.firsts or [0.0], 99) * 1000,
+            "ms",
+            f"per change: updated_at → the first socket to get it; p50 "
+            f"{percentile(point.firsts or [0.0], 50) * 1000:.3g} ms",
+        ),
+        Row(
             f"{name}: fan-out spread p99",
             percentile(point.spreads or [0.0], 99) * 1000,
             "ms",
@@ -299,7 +322,13 @@ def point_rows(point: Point, *, steps: int, delay: float) -> list[Row]:
             point.daphne_cpu_running,
             "%core",
             f"idle {point.daphne_cpu_idle:.1f}%; bench client {point.client_cpu_running:.0f}%; "
-            f"machine load {point.load:.1f}",
+            f"machine: {point.machine_cpu:.0f}% of all cores busy, load {point.load:.1f}",
+        ),
+        Row(
+            f"{name}: bench client loop lag p99",
+            percentile(point.client_lag or [0.0], 99) * 1000,
+            "ms",
+            "how late the client's event loop woke (its share of the latency)",
         ),
         Row(f"{name}: Daphne RSS", point.daphne_rss / 2**20, "MiB", "peak of the samples"),
         Row(
