@@ -1,8 +1,10 @@
 """The live part of a task's snapshot: workers online, queue position, and why it waits.
 
 The progress app calls `live_fields` through its PROGRESS_LIVE_FIELDS hook on every
-read (HTTP) and every 0.5 s per open WebSocket, so the cost is
-one pipelined Redis round trip (ZCOUNT on the heartbeat set, ZRANK in the queue).
+read (HTTP), and each web process every 0.5 s for every task its sockets watch. A
+running task costs no Redis command of its own (the worker count is shared by the
+process for a quarter second); a queued one costs one pipelined round trip (ZCOUNT on
+the heartbeat set, ZRANK in the queue).
 Only a task waiting longer than STUCK_AFTER_SECONDS while workers are online also
 reads the workers' descriptions, shared by the whole process for half a second.
 """
@@ -20,14 +22,15 @@ from progress.snapshot import PENDING, PROGRESS, STARTED, Stored
 
 from . import fixes
 from .queues import queue_for, queued_key
-from .workers import WORKERS_KEY, cached_worker_details, online_since, workers_online
+from .workers import WORKERS_KEY, cached_worker_details, cached_workers_online, online_since
 
 
 def live_fields(stored: Stored) -> dict[str, Any]:
     """`workers_online`, `queue_position` and, while queued, a `message` saying why it waits."""
     redis = get_redis()
     if stored.get("state") != PENDING:
-        fields: dict[str, Any] = {"workers_online": workers_online(redis), "queue_position": None}
+        online = cached_workers_online(redis)  # shared: many running tasks, one read
+        fields: dict[str, Any] = {"workers_online": online, "queue_position": None}
         stalled = stalled_for(stored)
         if stalled is not None:
             fields["message"] = stalled_message(stored, stalled)

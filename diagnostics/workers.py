@@ -106,6 +106,31 @@ class _DetailsCache:
 _details_cache = _DetailsCache(max_age=HEARTBEAT_EVERY)
 
 
+class _CountCache:
+    """workers_online() shared by every caller in this process for `max_age` seconds."""
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._at = -1e9
+        self._value = 0
+
+    def get(self, redis: Redis | None = None) -> int:
+        with self._lock:
+            if time.monotonic() - self._at > self.max_age:
+                self._value = workers_online(redis)
+                self._at = time.monotonic()
+            return self._value
+
+
+_count_cache = _CountCache(max_age=HEARTBEAT_EVERY / 2)
+
+
+def cached_workers_online(redis: Redis | None = None) -> int:
+    """workers_online(), read at most once per quarter second per process."""
+    return _count_cache.get(redis)
+
+
 def cached_worker_details() -> list[dict[str, Any]]:
     """worker_details(), at most one read per second per process (for stuck-task diagnosis)."""
     return _details_cache.get()

@@ -9,8 +9,10 @@ never at the cost of a change of state (RETRY, say, is not skipped); a terminal 
 is the last text a task ever has, so it always arrives.
 
 The live fields are read once per process every `LIVE_PERIOD`, not per socket: an idle
-socket costs nothing. When the subscription breaks, the hub re-subscribes and reads
-each watched task once, so a change published meanwhile is not lost (`seq` tells).
+socket costs nothing (the hook answers a running task from a count it shares across
+the process, so many running tasks cost one Redis command a period too). When the
+subscription breaks, the hub re-subscribes and reads each watched task once, so a
+change published meanwhile is not lost (`seq` tells).
 """
 
 from __future__ import annotations
@@ -190,6 +192,8 @@ class Hub:
         if left_queue or watched.final:  # no more queue position or "why it waits"
             online = watched.live.get("workers_online", self._workers_online)
             watched.live = {"workers_online": online, "queue_position": None}
+        elif snapshot["state"] != PENDING:  # it moved: a "no progress for…" no longer holds
+            watched.live.pop("message", None)
         self._send(watched)
 
     def _send(self, watched: Watched) -> None:
@@ -204,13 +208,13 @@ class Hub:
             await asyncio.sleep(LIVE_PERIOD)
             if not self.tasks:
                 continue
-            waiting = {
+            unfinished = {
                 task_id: self._for_live(watched)
                 for task_id, watched in self.tasks.items()
-                if watched.stored.get("state") == PENDING
+                if watched.stored and not watched.final
             }
             try:
-                online, queued = await asyncio.to_thread(self._live_of, waiting)
+                online, live_of = await asyncio.to_thread(self._live_of, unfinished)
             except Exception:  # Redis away: the reader notices and tells the sockets
                 logger.debug("could not read the live fields", exc_info=True)
                 continue
@@ -218,15 +222,15 @@ class Hub:
             for task_id, watched in list(self.tasks.items()):
                 if not watched.stored or watched.final:
                     continue
-                live = queued.get(task_id) or {"workers_online": online, "queue_position": None}
+                live = live_of.get(task_id) or {"workers_online": online, "queue_position": None}
                 if live != watched.live:
                     watched.live = live
                     self._send(watched)
 
     @staticmethod
-    def _live_of(waiting: dict[str, Stored]) -> tuple[int | None, dict[str, dict[str, Any]]]:
-        queued = {task_id: live_fields(stored) for task_id, stored in waiting.items()}
-        return workers_online(), queued
+    def _live_of(tasks: dict[str, Stored]) -> tuple[int | None, dict[str, dict[str, Any]]]:
+        """The hook's fields for each task (the hook keeps this cheap: see diagnostics.live)."""
+        return workers_online(), {task_id: live_fields(stored) for task_id, stored in tasks.items()}
 
     @staticmethod
     def _for_live(watched: Watched) -> Stored:

@@ -322,3 +322,21 @@ async def test_a_socket_that_falls_behind_keeps_only_the_latest_text_of_each_sta
     consumer.offer("done", state="SUCCESS", final=True)
     texts = [text for text, _state, _final in consumer.pending]
     assert texts == ["progress 1000", "retry", "started", "again 1000", "done"]
+
+
+async def test_a_running_task_that_stops_moving_says_so_on_its_open_socket(settings: Any) -> None:
+    settings.STALLED_AFTER_SECONDS = 1
+    comm, task_id, _ = await watch_own_task("owner-stalled")
+    await publish(task_id, state="PROGRESS", current=3, total=10, message="Step 3 of 10")
+    messages = [await comm.receive_json_from(timeout=5)]
+    while "may be stuck" not in messages[-1]["message"]:  # pushed by the hub, no new seq
+        messages.append(await comm.receive_json_from(timeout=10))
+    assert messages[-1]["seq"] == messages[0]["seq"] and messages[-1]["current"] == 3
+    assert "Step 3 of 10" in messages[-1]["message"]
+    # Moving again, it shows its own message, not the stale warning.
+    await publish(task_id, state="PROGRESS", current=4, total=10, message="Step 4 of 10")
+    moved = await comm.receive_json_from(timeout=5)
+    while moved["current"] != 4:
+        moved = await comm.receive_json_from(timeout=5)
+    assert moved["message"] == "Step 4 of 10"
+    await comm.disconnect()
