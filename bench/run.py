@@ -106,7 +106,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="py-spy Daphne (largest sweep point) and the worker (tracked round)",
+        help="py-spy Daphne (1,000 sockets, largest point) and the workers (first round)",
     )
     parser.add_argument(
         "--only",
@@ -464,9 +464,7 @@ def throughput(args: argparse.Namespace, stack: BenchStack, owner: str) -> list[
     project = stack.start_plain_worker("project", queues="bench-throughput-idle")
 
     def profile(kind: str, worker: Any) -> Any:
-        if kind == "bare" or kind == "tracked":
-            return profiled(args, worker.pid, f"worker-{kind}", pool=True)
-        return contextlib.nullcontext()
+        return profiled(args, worker.pid, f"worker-{kind}", pool=True)
 
     rates = thr.run(
         bare=bare,
