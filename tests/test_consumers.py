@@ -16,6 +16,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
 
+from diagnostics import queues
 from django_starter.asgi import application
 from progress import changes, store
 from progress.consumers import ProgressConsumer
@@ -340,3 +341,29 @@ async def test_a_running_task_that_stops_moving_says_so_on_its_open_socket(setti
         moved = await comm.receive_json_from(timeout=5)
     assert moved["message"] == "Step 4 of 10"
     await comm.disconnect()
+
+
+async def test_sockets_on_many_queued_tasks_cost_one_read_per_queue_not_one_each(
+    settings: Any,
+) -> None:
+    settings.PROGRESS_MAX_SOCKETS_PER_OWNER = 100
+    cookie = await sync_cookie("owner-queued")
+
+    async def commands_while_open(tasks: int) -> int:
+        comms = []
+        for _ in range(tasks):  # queued tasks, each with its place in the queue
+            task_id = await own_task("owner-queued")
+            await sync_to_async(queues.enqueue)(task_id=task_id, queue="celery")
+            comm = communicator(task_id, cookie)
+            await comm.connect(timeout=5)
+            await comm.receive_json_from(timeout=5)
+            comms.append(comm)
+        before = await sync_to_async(command_count)()
+        await asyncio.sleep(3 * LIVE_PERIOD)
+        after = await sync_to_async(command_count)()
+        for comm in comms:
+            await comm.disconnect()
+        return after - before
+
+    one, many = await commands_while_open(1), await commands_while_open(30)
+    assert many - one <= 10, (one, many)
