@@ -15,11 +15,11 @@ import json
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from celery import signals
-from django.db import DatabaseError, close_old_connections, transaction
-from django.db.models import QuerySet
+from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db.models import Field, QuerySet
 from django.utils import timezone
 
 from . import store
@@ -103,21 +103,43 @@ def drain(*, limit: int = DRAIN_BATCH) -> int:
 
 
 def _write(records: dict[str, Stored]) -> None:
-    """Insert or update the rows of these records (a row never goes back to an older seq)."""
-    rows = {run.task_id: run for run in TaskRun.objects.filter(task_id__in=list(records))}
-    changed, new = [], []
-    for task_id, record in records.items():
-        fields = _fields(record)
-        run = rows.get(task_id)
-        if run is None:
-            new.append(TaskRun(task_id=task_id, created_at=_created_at(record), **fields))
-        elif fields["seq"] >= run.seq:
-            for name, value in fields.items():
-                setattr(run, name, value)
-            changed.append(run)
+    """Insert or update the rows of these records (a row never goes back to an older seq).
+
+    Three statements whatever the batch: which rows exist, one UPDATE run for all of
+    them (plain `executemany`: the ORM's bulk_update builds a CASE per field and row,
+    which cost a worker a fifth of its time), and one INSERT for the others.
+    """
+    existing = set(
+        TaskRun.objects.filter(task_id__in=list(records)).values_list("task_id", flat=True)
+    )
+    new = [
+        TaskRun(task_id=task_id, created_at=_created_at(record), **_fields(record))
+        for task_id, record in records.items()
+        if task_id not in existing
+    ]
+    updates = [
+        (record, _fields(record)) for task_id, record in records.items() if task_id in existing
+    ]
+    if updates:
+        names = list(updates[0][1])
+        columns = [cast("Field[Any, Any]", TaskRun._meta.get_field(name)) for name in names]
+        quote = connection.ops.quote_name
+        sql = (
+            f"UPDATE {quote(TaskRun._meta.db_table)} SET "
+            + ", ".join(f"{quote(str(column.column))} = %s" for column in columns)
+            + f" WHERE {quote('task_id')} = %s AND {quote('seq')} <= %s"
+        )
+        rows = [
+            [
+                *(column.get_db_prep_save(fields[column.name], connection) for column in columns),
+                record["task_id"],
+                fields["seq"],
+            ]
+            for record, fields in updates
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
     TaskRun.objects.bulk_create(new, ignore_conflicts=True)
-    if changed:
-        TaskRun.objects.bulk_update(changed, fields=list(_fields(records[changed[0].task_id])))
 
 
 class Drainer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -11,6 +12,8 @@ import redis
 from progress import changes, history, store
 from progress.models import TaskRun
 from progress.recorder import Recorder, TaskCancelled
+from progress.redis_client import get_redis
+from progress.snapshot import public
 from tests.support.expected import SNAPSHOT_FIELDS, TIMESTAMP_PATTERN
 from tests.support.processes import free_port, wait_for
 from tests.support.tasks import TEST_TASK, Published, create_task, new_id
@@ -162,3 +165,11 @@ def test_a_tasks_end_reaches_the_history_in_a_batch_and_never_goes_back() -> Non
     run = TaskRun.objects.get(task_id=task_id)
     assert (run.state, run.result, run.owner, run.seq) == ("SUCCESS", {"n": 10}, "session:batch", 3)
     assert history.drain() == 0  # nothing left waiting
+    # A late record of an older state (seq 2) never takes a row back.
+    stored = store.read(task_id=task_id)
+    assert stored is not None
+    older: dict[str, object] = {**public(stored), "seq": 2}
+    older.update(state="PROGRESS", owner="session:batch", created=None)
+    get_redis().rpush(store.history_key(), json.dumps(older))
+    assert history.drain() == 1
+    assert TaskRun.objects.get(task_id=task_id).state == "SUCCESS"
