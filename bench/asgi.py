@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -21,6 +22,10 @@ from django.urls import re_path  # noqa: E402
 
 from progress.origins import OriginValidator  # noqa: E402
 from progress.routing import websocket_urlpatterns  # noqa: E402
+
+# The same garbage-collector tuning as django_starter/asgi.py.
+gc.freeze()
+gc.set_threshold(50_000, 20, 100)
 
 routes = [
     re_path(r"^ws/cp/(?P<task_id>[\w-]+)/?$", CeleryProgressConsumer.as_asgi()),
