@@ -1,12 +1,10 @@
-"""Queue positions: the tasks we sent, per queue, in the order they wait.
+"""Queues: where tasks go, how many of ours wait in each, and the broker's own counts.
 
-Each tracked task (sent by `progress.start`, so its message carries the tracking
-header) is added to a sorted set of its queue, scored by Redis's own clock, just
-before it is published (Celery's before_task_publish); the worker removes it when
-the task starts (task_prerun) or is discarded as revoked; untracked tasks cost
-nothing. A waiting task's position is then one ZRANK: how many tasks wait ahead of
-it, whoever started them. Entries older than PROGRESS_SNAPSHOT_TTL are trimmed, so a
-lost message cannot inflate positions for ever.
+The order in which tracked tasks wait is kept by the progress store itself: the script
+that creates a task's snapshot puts it in its queue's sorted set (on Redis's clock),
+and the script that moves it out of PENDING (started, cancelled, never sent) takes it
+out, in the same round trip. A waiting task's position is its rank there; untracked
+tasks and workers pay nothing for it.
 """
 
 from __future__ import annotations
@@ -14,29 +12,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from celery import current_app, signals
-from celery.utils.objects import Bunch
-from django.conf import settings
+from celery import current_app
 
-from progress.redis_client import get_redis
-from progress.tracking import tracking
+from progress import store
 
 if TYPE_CHECKING:
     from redis import Redis
 
 logger = logging.getLogger(__name__)
-
-QUEUED_KEY = "starter:queued:{queue}"
-
-# KEYS[1] the queue's sorted set; ARGV[1] task id; ARGV[2] seconds to keep entries.
-_ENQUEUE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]) * 1000000)
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return now
-"""
 
 # kombu's Redis transport keeps one list per queue and priority step (0 is the bare name).
 _PRIORITY_SEPARATOR = "\x06\x16"
@@ -50,21 +33,8 @@ def queue_for(task_name: str) -> str:
 
 
 def queued_key(queue: str) -> str:
-    return QUEUED_KEY.format(queue=queue)
-
-
-def enqueue(*, task_id: str, queue: str) -> None:
-    """Count a task as waiting in `queue`; call it before sending the task to the broker."""
-    get_redis().eval(_ENQUEUE, 1, queued_key(queue), task_id, settings.PROGRESS_SNAPSHOT_TTL)
-
-
-def dequeue(*, task_id: str, queues: set[str]) -> None:
-    """The task left its queue (it started, or was discarded)."""
-    redis = get_redis()
-    with redis.pipeline(transaction=False) as pipe:
-        for queue in queues:
-            pipe.zrem(queued_key(queue), task_id)
-        pipe.execute()
+    """The sorted set of our tasks waiting in `queue` (kept by the progress store)."""
+    return store.queued_key(queue)
 
 
 def waiting(redis: Redis, queues: list[str]) -> dict[str, int]:
@@ -113,51 +83,3 @@ def amqp_lengths(url: str, queues: list[str], *, timeout: float) -> dict[str, in
             logger.debug("could not count the messages in %s", queues, exc_info=True)
             return {}
     return lengths
-
-
-@signals.before_task_publish.connect
-def on_before_task_publish(
-    headers: dict[str, Any] | None = None, routing_key: str | None = None, **_: Any
-) -> None:
-    if not headers or tracking(headers) is None or not headers.get("id"):
-        return
-    queue = routing_key or queue_for(str(headers.get("task")))
-    enqueue(task_id=str(headers["id"]), queue=queue)
-
-
-def _left_queue(request: Any, task_name: str | None) -> None:
-    task_id = getattr(request, "id", None)
-    if not task_id:
-        return
-    delivery = getattr(request, "delivery_info", None) or {}
-    queues = {delivery.get("routing_key") or current_app.conf.task_default_queue}
-    if task_name:
-        queues.add(queue_for(task_name))
-    try:
-        dequeue(task_id=task_id, queues=queues)
-    except Exception:  # Redis away: the entry ages out; never break the task for this
-        logger.warning("could not take task %s off its queue list", task_id, exc_info=True)
-
-
-@signals.task_prerun.connect
-def on_task_prerun(sender: Any = None, **_: Any) -> None:
-    request = getattr(sender, "request", None)
-    if tracking(request) is not None:
-        _left_queue(request, getattr(sender, "name", None))
-
-
-@signals.task_revoked.connect
-def on_task_revoked(request: Any = None, sender: Any = None, **_: Any) -> None:
-    if tracking(getattr(request, "request_dict", None)) is not None:
-        _left_queue(request, getattr(sender, "name", None))
-
-
-@signals.task_unknown.connect
-def on_task_unknown(
-    message: Any = None, name: str | None = None, id: str | None = None, **_: Any
-) -> None:
-    # Dropped by the worker: it no longer waits anywhere.
-    if tracking(getattr(message, "headers", None)) is None:
-        return
-    routing_key = (getattr(message, "delivery_info", None) or {}).get("routing_key")
-    _left_queue(Bunch(id=id, delivery_info={"routing_key": routing_key}), name)

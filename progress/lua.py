@@ -14,6 +14,8 @@ from typing import Final
 from .snapshot import LIVE_FIELDS, PUBLIC_FIELDS
 
 EVENTS_PREFIX: Final = "progress:events:"
+# One sorted set per queue: the tracked tasks waiting in it, in the order they were sent.
+QUEUED_PREFIX: Final = "progress:queued:"
 # The fields a published message carries (the live ones are added by each web process).
 PUBLISHED_FIELDS: Final = [field for field in PUBLIC_FIELDS if field not in LIVE_FIELDS]
 # What the history keeps of a task: the published fields and its owner and creation time.
@@ -84,7 +86,15 @@ end
 redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[4], unpack(ARGV, 7 + n))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-publish(KEYS[1], string.sub(KEYS[1], string.len(ARGV[5]) + 1))
+local task_id = string.sub(KEYS[1], string.len(ARGV[5]) + 1)
+publish(KEYS[1], task_id)
+-- No longer queued (started, cancelled, failed to send): off its queue's positions.
+local queue = redis.call('HGET', KEYS[1], 'queue')
+if state == '"PENDING"' and queue and redis.call('HGET', KEYS[1], 'state') ~= '"PENDING"' then
+  redis.call('ZREM', '"""
+    + QUEUED_PREFIX
+    + """' .. cjson.decode(queue), task_id)
+end
 -- A group's part is kept in its group's record (`children`), not as a row of its own.
 if ARGV[3] == '' and (created == 1 or terminal(redis.call('HGET', KEYS[1], 'state'))) then
   remember(KEYS[1])
@@ -212,6 +222,19 @@ if ARGV[5] == '1' then
 end
 redis.call('HSET', KEYS[1], 'seq', 1, unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+-- Its place in its queue, scored on Redis's clock (web hosts' clocks may differ); entries
+-- older than the snapshots' lifetime go, so a lost task cannot inflate positions.
+local queue = redis.call('HGET', KEYS[1], 'queue')
+if queue and queue ~= 'null' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local queued = '"""
+    + QUEUED_PREFIX
+    + """' .. cjson.decode(queue)
+  redis.call('ZADD', queued, now, string.sub(KEYS[1], string.len(ARGV[4]) + 1))
+  redis.call('ZREMRANGEBYSCORE', queued, '-inf', now - tonumber(ARGV[1]) * 1000000)
+  redis.call('EXPIRE', queued, ARGV[1])
+end
 if ARGV[5] ~= '1' then return redis.call('HGETALL', KEYS[1]) end
 local id = string.sub(KEYS[1], string.len(ARGV[4]) + 1)
 redis.call('ZADD', KEYS[4], ARGV[3], id)

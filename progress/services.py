@@ -130,10 +130,14 @@ def _start_group(
         ),
         **limits,
     )
-    for child in children:  # subtasks are tracked, but only their group counts for the owner
-        store.create(
+    for child, subtask in zip(children, subtasks, strict=True):
+        store.create(  # tracked and queued, but only their group counts for the owner
             store.new_snapshot(
-                task_id=child["task_id"], name=child["name"], owner=owner, parent=task_id
+                task_id=child["task_id"],
+                name=child["name"],
+                owner=owner,
+                parent=task_id,
+                queue=_queue(subtask),
             ),
             indexed=False,
         )

@@ -22,6 +22,7 @@ from . import lua
 from .conf import conf
 from .lua import EVENTS_PREFIX as EVENTS_PREFIX
 from .lua import PUBLISHED_FIELDS as PUBLISHED_FIELDS
+from .lua import QUEUED_PREFIX
 from .redis_client import get_redis
 from .snapshot import PENDING, REVOKED, Child, Stored, percent_of
 
@@ -82,6 +83,11 @@ def history_key() -> str:
     database = connection.settings_dict
     where = f"{database.get('HOST')}:{database.get('PORT')}/{database.get('NAME')}"
     return f"progress:history:{hashlib.sha1(where.encode()).hexdigest()[:12]}"
+
+
+def queued_key(queue: str) -> str:
+    """The sorted set of the tracked tasks waiting in `queue`, oldest first."""
+    return f"{QUEUED_PREFIX}{queue}"
 
 
 def key(task_id: str) -> str:

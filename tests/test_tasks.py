@@ -78,7 +78,7 @@ def test_an_untracked_task_leaves_no_snapshot_and_sends_no_command_of_ours(
     worker: Proc, redis_url: str
 ) -> None:
     # Per-task commands of ours (the history drainer's LPOP each second is per worker).
-    ours = ("progress:task:", "progress:events:", "progress:owner:", "starter:queued")
+    ours = ("progress:task:", "progress:events:", "progress:owner:", "progress:queued:")
     seen: list[str] = []
     stop = threading.Event()
     monitor_client = redis.Redis.from_url(redis_url, decode_responses=True)

@@ -12,10 +12,11 @@ from diagnostics.live import explain
 from diagnostics.workers import worker_details, workers_online
 from django_starter.celery import app as celery_app
 from django_starter.tasks import long_running_task
-from progress import services, store
+from progress import changes, services, store
 from progress.redis_client import get_redis
 from tests.support.expected import WORKER_COMMAND
 from tests.support.processes import Proc, wait_for
+from tests.support.tasks import create_task
 
 LONG = "django_starter.tasks.long_running_task"
 
@@ -98,13 +99,13 @@ def test_a_stuck_task_behind_busy_workers_says_they_are_busy() -> None:
 
 def test_positions_follow_the_order_tasks_were_queued_in() -> None:
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    ids = [str(uuid.uuid4()) for _ in range(4)]
-    for task_id in ids:
-        queues.enqueue(task_id=task_id, queue=queue)
+    ids = [create_task(queue=queue) for _ in range(4)]
     assert [rank(t, queue) for t in ids] == [0, 1, 2, 3]
-    queues.dequeue(task_id=ids[0], queues={queue})
+    changes.record(ids[0], state="STARTED")  # leaving PENDING leaves the queue, same script
     assert [rank(t, queue) for t in ids] == [None, 0, 1, 2]
-    assert queues.waiting(get_redis(), [queue]) == {queue: 3}
+    changes.record(ids[2], state="REVOKED")
+    assert [rank(t, queue) for t in ids] == [None, 0, None, 1]
+    assert queues.waiting(get_redis(), [queue]) == {queue: 2}
 
 
 @pytest.mark.django_db
