@@ -4,9 +4,9 @@ from django.apps import AppConfig
 
 
 class DiagnosticsConfig(AppConfig):
-    """Connects the worker and beat heartbeats and the queue bookkeeping to Celery's signals."""
+    """Connects the worker and beat heartbeats to Celery's signals."""
 
     name = "diagnostics"
 
     def ready(self) -> None:
-        from . import beat, queues, workers  # noqa: F401
+        from . import beat, workers  # noqa: F401
