@@ -14,7 +14,6 @@ import signal
 import socket
 import sys
 import tempfile
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,8 +27,8 @@ from tests.support.processes import (
     free_port,
     migrate,
     stack_env,
+    start_daphne,
     start_worker,
-    wait_for,
 )
 
 # The benchmark's Daphne serves the project and, beside it, celery-progress (bench/asgi.py).
@@ -42,27 +41,6 @@ def raise_fd_limit() -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
-
-
-def start_bench_daphne(env: dict[str, str], *, log_dir: Path) -> tuple[Proc, str]:
-    """Daphne serving bench.asgi (the project's routes plus celery-progress's); once / answers."""
-    port = free_port()
-    argv = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), BENCH_ASGI]
-    proc = Proc(f"daphne-{port}", argv, env=env, log_dir=log_dir)
-    base_url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        if not proc.alive():
-            raise RuntimeError(f"daphne exited:\n{proc.log()[-3000:]}")
-        with urllib.request.urlopen(f"{base_url}/health/", timeout=2) as response:
-            return response.status in (200, 503)
-
-    try:
-        wait_for(answers, timeout=30, what=f"daphne on port {port}")
-    except Exception:
-        proc.stop()
-        raise
-    return proc, base_url
 
 
 _deferring = False
@@ -143,8 +121,10 @@ class BenchStack:
         )
         migrate(self.env)
         with signals_deferred():
-            daphne, self.base_url = start_bench_daphne(
-                {**self.env, "DJANGO_SETTINGS_MODULE": BENCH_SETTINGS}, log_dir=self.dir
+            daphne, self.base_url = start_daphne(
+                {**self.env, "DJANGO_SETTINGS_MODULE": BENCH_SETTINGS},
+                log_dir=self.dir,
+                application=BENCH_ASGI,
             )
             self.procs.append(daphne)
             self.pids.append(daphne.pid)

@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from tests.support.live import Watch, cookie_header, csrf_headers, last_state, start_task
-from tests.support.processes import BIN, Proc, free_port, migrate, run_doctor, wait_for
+from tests.support.processes import free_port, run_doctor, wait_for
 from tests.support.stack import PrivateStack
 
 pytestmark = [pytest.mark.slow]
@@ -32,7 +32,6 @@ POSTGRES_ADMIN = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 RABBITMQ_HOST = os.environ.get("TEST_RABBITMQ_HOST", "127.0.0.1:5672")
-ASGI = "django_starter.asgi:application"
 
 
 # ---------------------------------------------------------------------------
@@ -244,13 +243,7 @@ async def test_a_broker_that_does_not_answer_is_named_not_redis(tmp_path: Path) 
     broker = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
     stack = PrivateStack(tmp_path, CELERY_BROKER_URL=broker)
     try:
-        # Not stack.start(): its readiness probe wants /health/ to answer 200 at once.
-        stack.redis.start()
-        migrate(stack.env)
-        port = free_port()
-        daphne = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
-        stack.daphne = Proc("daphne", [*daphne, ASGI], env=stack.env, log_dir=tmp_path)
-        stack.base_url = f"http://127.0.0.1:{port}"
+        await asyncio.to_thread(stack.start)  # ready once /health/ answers, 503 included
         await asyncio.to_thread(
             wait_for,
             lambda: httpx.get(f"{stack.base_url}/health/", timeout=5).status_code == 503,

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -235,26 +236,26 @@ def migrate(env: dict[str, str]) -> None:
 
 
 def start_daphne(
-    env: dict[str, str], *, log_dir: Path, port: int | None = None
+    env: dict[str, str],
+    *,
+    log_dir: Path,
+    port: int | None = None,
+    application: str = "django_starter.asgi:application",
 ) -> tuple[Proc, str]:
-    """A real Daphne serving django_starter.asgi:application; returns once / answers."""
+    """A real Daphne serving `application`; returns once /health/ answers (200 or 503)."""
     port = port or free_port()
-    argv = [
-        str(BIN / "daphne"),
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "django_starter.asgi:application",
-    ]
+    argv = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), application]
     proc = Proc(f"daphne-{port}", argv, env=env, log_dir=log_dir)
     base_url = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
         if not proc.alive():
             raise RuntimeError(f"daphne exited:\n{proc.log()[-3000:]}")
-        with urllib.request.urlopen(f"{base_url}/health/", timeout=2) as response:
-            return response.status in (200, 503)
+        try:
+            with urllib.request.urlopen(f"{base_url}/health/", timeout=2) as response:
+                return bool(response.status == 200)
+        except urllib.error.HTTPError as error:  # 503: serving, a service behind it is down
+            return error.code == 503
 
     try:
         wait_for(answers, timeout=30, what=f"daphne on port {port}")
