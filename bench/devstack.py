@@ -15,7 +15,6 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import httpx
 import psutil
 
-from tests.support.processes import ROOT, Proc, free_port, wait_for
+from tests.support.processes import ROOT, Proc, default_signals, free_port, wait_for
 
 from .table import Row
 
@@ -35,17 +34,6 @@ class Memory:
     label: str
     rss: int
     pss: int
-
-
-@contextlib.contextmanager
-def default_signals(*signums: signal.Signals) -> Iterator[None]:
-    """Default dispositions for the script started inside (it traps them)."""
-    saved = [(signum, signal.signal(signum, signal.SIG_DFL)) for signum in signums]
-    try:
-        yield
-    finally:
-        for signum, handler in saved:
-            signal.signal(signum, handler)
 
 
 def script_env() -> dict[str, str]:

@@ -165,19 +165,8 @@ async def test_idle_sockets_cost_no_redis_command_each(settings: Any) -> None:
     task_id = await own_task("owner-idle")
     await publish(task_id, state="PROGRESS", current=1, total=10)
 
-    async def commands_while_open(sockets: int) -> int:
-        comms = [communicator(task_id, cookie) for _ in range(sockets)]
-        for comm in comms:
-            await comm.connect(timeout=5)
-            await comm.receive_json_from(timeout=5)
-        before = await sync_to_async(command_count)()
-        await asyncio.sleep(3 * LIVE_PERIOD)  # three refreshes of the live fields
-        after = await sync_to_async(command_count)()
-        for comm in comms:
-            await comm.disconnect()
-        return after - before
-
-    one, many = await commands_while_open(1), await commands_while_open(40)
+    one = await commands_while_open([task_id], cookie)
+    many = await commands_while_open([task_id] * 40, cookie)
     # The same process-wide reads whatever the number of sockets (give or take a worker
     # heartbeat landing in one window and not the other).
     assert many - one <= 30, (one, many)  # one read each more would be 60 or more
@@ -186,6 +175,20 @@ async def test_idle_sockets_cost_no_redis_command_each(settings: Any) -> None:
 def command_count() -> int:
     """Commands Redis has processed so far, our INFO calls included."""
     return int(get_redis().info("stats")["total_commands_processed"])
+
+
+async def commands_while_open(task_ids: list[str], cookie: bytes) -> int:
+    """Redis commands over three live-field refreshes with one socket open per id."""
+    comms = [communicator(task_id, cookie) for task_id in task_ids]
+    for comm in comms:
+        await comm.connect(timeout=5)
+        await comm.receive_json_from(timeout=5)
+    before = await sync_to_async(command_count)()
+    await asyncio.sleep(3 * LIVE_PERIOD)
+    after = await sync_to_async(command_count)()
+    for comm in comms:
+        await comm.disconnect()
+    return after - before
 
 
 async def test_past_the_socket_limit_a_new_socket_is_closed_with_4429(settings: Any) -> None:
@@ -348,20 +351,10 @@ async def test_sockets_on_many_queued_tasks_cost_one_read_per_queue_not_one_each
     settings.PROGRESS_MAX_SOCKETS_PER_OWNER = 100
     cookie = await sync_cookie("owner-queued")
 
-    async def commands_while_open(tasks: int) -> int:
-        comms = []
-        for _ in range(tasks):  # queued tasks, each with its place in the queue
-            task_id = await sync_to_async(create_task)(owner="session:owner-queued", queue="celery")
-            comm = communicator(task_id, cookie)
-            await comm.connect(timeout=5)
-            await comm.receive_json_from(timeout=5)
-            comms.append(comm)
-        before = await sync_to_async(command_count)()
-        await asyncio.sleep(3 * LIVE_PERIOD)
-        after = await sync_to_async(command_count)()
-        for comm in comms:
-            await comm.disconnect()
-        return after - before
+    async def queued_tasks(count: int) -> list[str]:  # each with its place in the queue
+        make = sync_to_async(create_task)
+        return [await make(owner="session:owner-queued", queue="celery") for _ in range(count)]
 
-    one, many = await commands_while_open(1), await commands_while_open(30)
+    one = await commands_while_open(await queued_tasks(1), cookie)
+    many = await commands_while_open(await queued_tasks(30), cookie)
     assert many - one <= 30, (one, many)  # one read each more would be 60 or more

@@ -25,7 +25,7 @@ import psutil
 import pytest
 
 from tests.support.live import Watch, cookie_header, follow, start_task
-from tests.support.processes import ROOT, Proc, free_port, stack_env, wait_for
+from tests.support.processes import ROOT, Proc, default_signals, free_port, stack_env, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -81,18 +81,6 @@ class Stack:
     def kill_leftovers(self) -> None:
         for process in self.processes():
             process.kill()
-
-
-@contextlib.contextmanager
-def default_signals(*signums: signal.Signals) -> Iterator[None]:
-    """Default dispositions for the child started inside: the script traps these signals, and
-    a shell cannot trap one that was ignored when it started (as under nohup)."""
-    saved = [(signum, signal.signal(signum, signal.SIG_DFL)) for signum in signums]
-    try:
-        yield
-    finally:
-        for signum, handler in saved:
-            signal.signal(signum, handler)
 
 
 def wait_healthy(web: str, proc: Proc, timeout: float) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,18 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+
+
+@contextlib.contextmanager
+def default_signals(*signums: signal.Signals) -> Iterator[None]:
+    """Default dispositions for the child started inside: the script traps these signals, and
+    a shell cannot trap one that was ignored when it started (as under nohup)."""
+    saved = [(signum, signal.signal(signum, signal.SIG_DFL)) for signum in signums]
+    try:
+        yield
+    finally:
+        for signum, handler in saved:
+            signal.signal(signum, handler)
 
 
 def free_port() -> int:
