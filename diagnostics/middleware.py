@@ -36,23 +36,16 @@ class RedisUnavailableMiddleware:
             exception,
         )
         if isinstance(exception, OperationalError) and not broker_is_redis():
-            return JsonResponse(
-                {
-                    "error": "The task broker is not answering, so tasks cannot be started. "
-                    "Try again in a moment.",
-                    "detail": str(exception) if settings.DEBUG else "service unavailable",
-                    "fix": "Start the broker and check CELERY_BROKER_URL; "
-                    "`python manage.py doctor` shows every service.",
-                },
-                status=503,
-            )
+            error = "The task broker is not answering, so tasks cannot be started."
+            fix = "Start the broker and check CELERY_BROKER_URL;"
+        else:
+            error = "Redis is not answering, so tasks can be neither started nor read."
+            fix = "Start Redis (./start_dev.sh starts an embedded one) and check REDIS_URL;"
         return JsonResponse(
             {
-                "error": "Redis is not answering, so tasks can be neither started nor read. "
-                "Try again in a moment.",
+                "error": f"{error} Try again in a moment.",
                 "detail": str(exception) if settings.DEBUG else "service unavailable",
-                "fix": "Start Redis (./start_dev.sh starts an embedded one) and check "
-                "REDIS_URL; `python manage.py doctor` shows every service.",
+                "fix": f"{fix} `python manage.py doctor` shows every service.",
             },
             status=503,
         )
