@@ -26,7 +26,6 @@ from .snapshot import (
     TERMINAL_STATES,
     Child,
     Snapshot,
-    Stored,
     is_valid_task_id,
 )
 from .tracking import Tracking, headers
@@ -183,15 +182,15 @@ def snapshot(*, task_id: str, owner: str | None, is_staff: bool) -> Snapshot | N
         return None
     stored = store.read(task_id=task_id)
     if stored is not None:
-        return with_live_fields(stored) if _readable(stored, owner, is_staff) else None
+        return (
+            with_live_fields(stored)
+            if owners.may_read(stored, owner=owner, is_staff=is_staff)
+            else None
+        )
     run = history.find(task_id)
     if run is None or not owners.may_read({"owner": run.owner}, owner=owner, is_staff=is_staff):
         return None
     return history.snapshot_of(run)
-
-
-def _readable(stored: Stored, owner: str | None, is_staff: bool) -> bool:
-    return owners.may_read(stored, owner=owner, is_staff=is_staff)
 
 
 def task_list(*, owner: str | None, is_staff: bool, everyone: bool, page: int) -> dict[str, Any]:
@@ -231,7 +230,7 @@ def cancel(*, task_id: str, owner: str | None, is_staff: bool) -> Snapshot | Non
     if not is_valid_task_id(task_id):
         return None
     stored = store.read(task_id=task_id)
-    if stored is None or not _readable(stored, owner, is_staff):
+    if stored is None or not owners.may_read(stored, owner=owner, is_staff=is_staff):
         return snapshot(task_id=task_id, owner=owner, is_staff=is_staff)
     if stored["state"] not in TERMINAL_STATES:
         # The task itself (a subtask tells its group), then a group's subtasks.

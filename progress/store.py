@@ -24,13 +24,11 @@ from .lua import EVENTS_PREFIX as EVENTS_PREFIX
 from .lua import PUBLISHED_FIELDS as PUBLISHED_FIELDS
 from .lua import QUEUED_PREFIX
 from .redis_client import get_redis
-from .snapshot import PENDING, REVOKED, Child, Stored, percent_of
+from .snapshot import PENDING, REVOKED, TERMINAL_STATES, Child, Stored, percent_of
 
 KEY_PREFIX: Final = "progress:task:"
 # Everyone's unfinished tasks (started through `progress.start`), by creation time.
 UNFINISHED_KEY: Final = "progress:unfinished"
-# The ended states as the snapshots store them (snapshot.TERMINAL_STATES).
-ENDED: Final = ("SUCCESS", "FAILURE", "REVOKED")
 
 # The Redis keys and channels above and below; the scripts that use them are in lua.py.
 
@@ -109,7 +107,7 @@ def unfinished(*, limit: int = 1000) -> list[Stored]:
     """Tasks started through `progress.start` that have not ended, oldest first."""
     ids = [str(i) for i in get_redis().zrange(UNFINISHED_KEY, 0, limit - 1)]
     found = read_many(ids)
-    return [s for i in ids if (s := found.get(i)) is not None and s["state"] not in ENDED]
+    return [s for i in ids if (s := found.get(i)) is not None and s["state"] not in TERMINAL_STATES]
 
 
 def now_iso() -> str:
