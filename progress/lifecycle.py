@@ -75,7 +75,13 @@ def on_task_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> No
             started_at=store.now_iso(),
         )
     cancelled = started is None and _was_cancelled(task_id)
-    enter_task(task_id, name=name, parent=header.get("parent"), cancelled=cancelled)
+    enter_task(
+        task_id,
+        name=name,
+        parent=header.get("parent"),
+        cancelled=cancelled,
+        exists=started is not None,
+    )
 
 
 def _was_cancelled(task_id: str) -> bool:

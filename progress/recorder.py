@@ -61,6 +61,9 @@ class Recorder:
         self.interval = interval
         self.cancelled = False
         self.closed = False
+        # Whether the task has a snapshot: until it does, each write carries the fields of
+        # a new one (a task nobody started here); after, a write sends only what changed.
+        self.exists = False
         self.total: float | None = None
         self._lock = threading.Lock()
         self._pending: dict[str, Any] | None = None
@@ -110,14 +113,15 @@ class Recorder:
     def _flush_locked(self, now: float) -> None:
         fields = self._pending
         assert fields is not None
-        # A task nobody started here gets its snapshot on its first write.
-        create_as = store.new_snapshot(
-            task_id=self.task_id,
-            name=self.name,
-            owner="",
-            started_at=store.now_iso(),
-            message="",
-        )
+        create_as = None
+        if not self.exists:
+            create_as = store.new_snapshot(
+                task_id=self.task_id,
+                name=self.name,
+                owner="",
+                started_at=store.now_iso(),
+                message="",
+            )
         try:
             stored = changes.record(
                 self.task_id, parent=self.parent, create_as=create_as, state=PROGRESS, **fields
@@ -126,10 +130,18 @@ class Recorder:
             logger.warning("could not store progress of %s", self.task_id, exc_info=True)
             self._next_at = now + RETRY_WRITE_AFTER  # keep the value for the next try
             return
+        revoked = stored is None and store.is_revoked(task_id=self.task_id)
+        if stored is None and create_as is None and not revoked:
+            # Refused without being cancelled: the snapshot may be gone (expired, flushed).
+            # Write the same value again, making the snapshot anew if it is.
+            self.exists = False
+            self._flush_locked(now)
+            return
         self._pending = None
         self._next_at = now + self.interval
-        if stored is None:  # refused: the task has ended; stop it only if it was cancelled
-            self.cancelled = store.is_revoked(task_id=self.task_id)
+        self.exists = stored is not None
+        # Refused after all: the task has ended; it stops only if it was cancelled.
+        self.cancelled = revoked
 
 
 _recorders: dict[str, Recorder] = {}
@@ -150,11 +162,18 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def enter_task(
-    task_id: str, *, name: str = "", parent: str | None = None, cancelled: bool = False
+    task_id: str,
+    *,
+    name: str = "",
+    parent: str | None = None,
+    cancelled: bool = False,
+    exists: bool = False,
 ) -> Recorder:
-    """A task starts in this thread: `progress.set` now reports for it."""
+    """A task starts in this thread: `progress.set` now reports for it (`exists`: its
+    snapshot is known to be there)."""
     recorder = Recorder(task_id, name=name, parent=parent, interval=conf.PROGRESS_PUBLISH_INTERVAL)
     recorder.cancelled = cancelled
+    recorder.exists = exists
     with _recorders_lock:
         _recorders[task_id] = recorder
     _local.recorder = recorder

@@ -173,3 +173,15 @@ def test_a_tasks_end_reaches_the_history_in_a_batch_and_never_goes_back() -> Non
     get_redis().rpush(store.history_key(), json.dumps(older))
     assert history.drain() == 1
     assert TaskRun.objects.get(task_id=task_id).state == "SUCCESS"
+
+
+@pytest.mark.django_db
+def test_a_snapshot_lost_mid_task_is_made_again_without_losing_the_value() -> None:
+    task_id = new_id()
+    recorder = Recorder(task_id, name="tests.elsewhere", interval=0)
+    recorder.set(1, total=4)
+    get_redis().delete(store.key(task_id))  # expired or flushed while the task runs
+    recorder.set(2, total=4, message="two")
+    snapshot = store.read(task_id=task_id)
+    assert snapshot is not None and not recorder.cancelled
+    assert (snapshot["state"], snapshot["current"], snapshot["message"]) == ("PROGRESS", 2, "two")
