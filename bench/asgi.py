@@ -20,8 +20,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from progress.origins import OriginValidator  # noqa: E402
-from progress.routing import websocket_urlpatterns  # noqa: E402
+from live_progress.routing import websocket_urlpatterns  # noqa: E402
+from live_progress.web.origins import OriginValidator  # noqa: E402
 
 # The same garbage-collector tuning as django_starter/asgi.py.
 gc.freeze()

@@ -76,10 +76,10 @@ class _Socket:
 
 async def progress_hub(url: str, members: int, messages: int) -> tuple[float, int]:
     """N watchers of one task in the hub; `messages` changes written by the store."""
-    from progress import changes, store
-    from progress.hub import get_hub
+    from live_progress.store import snapshots
+    from live_progress.web.hub import get_hub
 
-    stored = store.create(store.new_snapshot(task_id=_new_id(), name="bench", owner="b"))
+    stored = snapshots.create(snapshots.new_snapshot(task_id=_new_id(), name="bench", owner="b"))
     task_id = stored["task_id"]
     done, waiting = asyncio.Event(), [members]
     hub = get_hub()
@@ -89,7 +89,7 @@ async def progress_hub(url: str, members: int, messages: int) -> tuple[float, in
     before, began = commands(url), time.perf_counter()
     for step in range(messages):
         await asyncio.to_thread(
-            changes.record, task_id, state="PROGRESS", current=step, total=messages
+            snapshots.record, task_id, state="PROGRESS", current=step, total=messages
         )
     await asyncio.wait_for(done.wait(), timeout=60)
     took, used = time.perf_counter() - began, commands(url) - before - 1

@@ -19,11 +19,11 @@ from typing import Any
 from celery import signals
 from celery.canvas import Signature
 
-from diagnostics.workers import workers_online
 from django_starter.celery import app as celery_app
-from progress import services
-from progress.snapshot import PROGRESS, STARTED, SUCCESS
-from progress.tracking import tracking
+from live_progress.store.snapshot import PROGRESS, STARTED, SUCCESS
+from live_progress.store.workers import workers_online
+from live_progress.tracking import tracking
+from live_progress.web import services
 
 from .web import connect_ws
 

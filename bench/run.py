@@ -140,7 +140,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def machine() -> dict[str, Any]:
     """Cores, CPU, OS, Python, Redis and the stack's package versions."""
-    from progress.redis_client import get_redis
+    from live_progress.store.client import get_redis
 
     cpu = next(
         (

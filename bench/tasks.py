@@ -7,8 +7,8 @@ from typing import Any
 
 from celery import shared_task
 
-from progress import progress
-from progress.redis_client import get_redis
+from live_progress import progress
+from live_progress.store.client import get_redis
 
 
 @shared_task(name="bench.tight_loop")

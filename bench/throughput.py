@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from django_starter.celery import app as celery_app
-from progress import services
+from live_progress.web import services
 
 from .table import Row
 

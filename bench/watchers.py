@@ -28,8 +28,8 @@ import redis
 import websockets
 
 from django_starter.celery import app as celery_app
-from progress import services
-from progress.snapshot import TERMINAL_STATES
+from live_progress.store.snapshot import TERMINAL_STATES
+from live_progress.web import services
 
 from .table import Row, percentile
 from .web import connect_ws

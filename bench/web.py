@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import websockets
 
-from progress import store
+from live_progress.store import snapshots
 
 
 @asynccontextmanager
@@ -61,7 +61,7 @@ async def post_latency(base_url: str, count: int) -> tuple[list[float], str, str
             started = time.perf_counter()
             task_id = (await post_task(client))["task_id"]
             durations.append(time.perf_counter() - started)
-        stored = store.read(task_id=task_id)
+        stored = snapshots.read(task_id=task_id)
         if stored is None:
             raise RuntimeError(f"no snapshot for the task just POSTed: {task_id}")
         owner = str(stored["owner"])

@@ -4,9 +4,9 @@ from django.apps import AppConfig
 
 
 class DiagnosticsConfig(AppConfig):
-    """Connects the worker and beat heartbeats to Celery's signals."""
+    """Connects the beat heartbeat to Celery's signals."""
 
     name = "diagnostics"
 
     def ready(self) -> None:
-        from . import beat, workers  # noqa: F401
+        from . import beat  # noqa: F401

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from celery import signals
 
-from progress.redis_client import get_redis
-
-from .workers import redis_clock
+from live_progress.store.client import get_redis
+from live_progress.store.workers import redis_clock
 
 if TYPE_CHECKING:
     from redis import Redis

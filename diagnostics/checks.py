@@ -20,13 +20,13 @@ import redis
 from celery import current_app
 from django.conf import settings
 
-from progress import store
+from live_progress.store import snapshots
+from live_progress.store.workers import worker_details
 
 from . import fixes
 from .beat import beat_status
 from .live import in_words, stalled_for
 from .queues import amqp_lengths, broker_lengths, queue_for, waiting
-from .workers import worker_details
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
@@ -281,7 +281,7 @@ def check_database() -> Check:
 
 def check_tasks() -> Check:
     """Unfinished tasks, and the running ones with no progress for STALLED_AFTER_SECONDS."""
-    tasks = store.unfinished()
+    tasks = snapshots.unfinished()
     now = datetime.now(UTC)
     stalled = [(t, s) for t in tasks if (s := stalled_for(t, now)) is not None]
     details = {

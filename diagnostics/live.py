@@ -1,95 +1,49 @@
-"""The live part of a task's snapshot: workers online, queue position, and why it waits.
+"""Why a task waits or stalls, in words: the `message` diagnostics adds to live snapshots.
 
-The progress app calls `live_fields` through its PROGRESS_LIVE_FIELDS hook on every
-read (HTTP), and each web process every 0.5 s for every task its sockets watch. No
-task costs a Redis command of its own: the worker count and each queue's order are
-read once per process per quarter second (a ZCOUNT, a ZRANGE per queue) and shared.
-Only a task waiting longer than STUCK_AFTER_SECONDS while workers are online also
-reads the workers' descriptions, shared by the whole process for half a second.
+The progress app counts workers and queue positions itself; it calls `live_fields`
+(its PROGRESS_LIVE_FIELDS hook) on every read and, in each web process, every 0.5 s for
+every task its sockets watch. The count and positions it shares across the process,
+so this costs no Redis command of its own. Only a task waiting longer than
+STUCK_AFTER_SECONDS while workers are online also reads the workers' descriptions,
+shared by the whole process for half a second.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
-from progress.redis_client import get_redis
-from progress.snapshot import PENDING, PROGRESS, STARTED, Stored
+from live_progress.store.snapshot import PENDING, PROGRESS, STARTED, Stored
+from live_progress.store.workers import cached_worker_details
+from live_progress.web.live import queue_for, queue_position, workers_online
 
 from . import fixes
-from .queues import queue_for, queued_key
-from .workers import cached_worker_details, cached_workers_online
-
-if TYPE_CHECKING:
-    from redis import Redis
 
 
 def live_fields(stored: Stored) -> dict[str, Any]:
-    """`workers_online`, `queue_position` and, while queued, a `message` saying why it waits."""
-    redis = get_redis()
+    """While queued, a `message` saying why it waits; while running, whether it stalled."""
     if stored.get("state") != PENDING:
-        online = cached_workers_online(redis)  # shared: many running tasks, one read
-        fields: dict[str, Any] = {"workers_online": online, "queue_position": None}
         stalled = stalled_for(stored)
-        if stalled is not None:
-            fields["message"] = stalled_message(stored, stalled)
-        return fields
-    task_id, task_name = stored["task_id"], stored.get("name") or ""
+        return {} if stalled is None else {"message": stalled_message(stored, stalled)}
+    task_name = stored.get("name") or ""
     created = stored.get("created")
     queue = stored.get("queue") or queue_for(task_name)
-    online = cached_workers_online(redis)
-    position = _positions.rank(redis, queue, task_id)
+    online = workers_online()
+    position = queue_position(stored)
     waited = max(0.0, time.time() - created) if created else 0.0
     stuck = online > 0 and waited >= settings.STUCK_AFTER_SECONDS
     message = explain(
-        online=int(online),
+        online=online,
         position=position,
         waited=waited,
         queue=queue,
         task_name=task_name,
         workers=cached_worker_details() if stuck else None,
     )
-    return {"workers_online": int(online), "queue_position": position, "message": message}
-
-
-class _Positions:
-    """Each queue's order, read once per process per quarter second (one ZRANGE a queue).
-
-    A web process asks for the position of every queued task its sockets show, every
-    half second: from this one read, however many they are. A task not in the last read
-    (just queued) is asked for on its own, so a fresh answer is never stale.
-    """
-
-    MAX_AGE = 0.25
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._read: dict[str, tuple[float, dict[str, int]]] = {}
-
-    def rank(self, redis: Redis, queue: str, task_id: str) -> int | None:
-        with self._lock:
-            at, ranks = self._read.get(queue, (-1e9, {}))
-            if time.monotonic() - at > self.MAX_AGE:
-                members = redis.zrange(queued_key(queue), 0, -1)
-                ranks = {str(member): rank for rank, member in enumerate(members)}
-                self._read[queue] = (time.monotonic(), ranks)
-        if task_id in ranks:
-            return ranks[task_id]
-        rank: int | None = redis.zrank(queued_key(queue), task_id)  # type: ignore[assignment]
-        return rank
-
-    def after_fork(self) -> None:
-        self._lock = threading.Lock()
-        self._read = {}
-
-
-_positions = _Positions()
-os.register_at_fork(after_in_child=_positions.after_fork)
+    return {"message": message}
 
 
 def explain(

@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from celery import current_app
-
-from progress import store
+from live_progress.store.snapshots import queued_key
+from live_progress.web.live import queue_for as queue_for
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -24,17 +23,6 @@ logger = logging.getLogger(__name__)
 # kombu's Redis transport keeps one list per queue and priority step (0 is the bare name).
 _PRIORITY_SEPARATOR = "\x06\x16"
 _PRIORITY_STEPS = (0, 3, 6, 9)
-
-
-def queue_for(task_name: str) -> str:
-    """The queue Celery routes `task_name` to (task_routes, else the default queue)."""
-    route = current_app.amqp.router.route({}, task_name)
-    return str(route["queue"].name)
-
-
-def queued_key(queue: str) -> str:
-    """The sorted set of our tasks waiting in `queue` (kept by the progress store)."""
-    return store.queued_key(queue)
 
 
 def waiting(redis: Redis, queues: list[str]) -> dict[str, int]:

@@ -8,8 +8,9 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from live_progress.store.workers import workers_online
+
 from . import checks
-from .workers import workers_online
 
 # What anyone may see in production: each service's verdict and the worker count.
 # Hosts, paths, versions and error texts are for staff (and for everyone under DEBUG).

@@ -17,8 +17,8 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from progress.origins import OriginValidator  # noqa: E402
-from progress.routing import websocket_urlpatterns  # noqa: E402
+from live_progress.routing import websocket_urlpatterns  # noqa: E402
+from live_progress.web.origins import OriginValidator  # noqa: E402
 
 # What start-up made lives as long as the process: keep it out of the cyclic collector,
 # whose full passes over it (some 150-200 ms, collecting nothing) held every socket's

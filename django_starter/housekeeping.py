@@ -12,7 +12,7 @@ import io
 from celery import shared_task
 from django.core.management import call_command
 
-from progress.recorder import progress
+from live_progress.worker.recorder import progress
 
 # (management command, what the task's message says while it runs)
 STEPS = [

@@ -46,7 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
-    "progress",
+    "live_progress",
     "diagnostics",
     "django_starter",  # for its migration that schedules housekeeping
 ]
@@ -128,7 +128,7 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 
 # For consumers of your own: one PUBLISH per group message, fanned out inside each web
-# process (the progress WebSockets do the same through progress/hub.py, see the README).
+# process (the progress WebSockets do the same through live_progress/web/hub.py, see the README).
 # https://channels.readthedocs.io/en/stable/topics/channel_layers.html
 CHANNEL_LAYERS = {
     "default": {
@@ -201,9 +201,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 30,
 }
 # A task whose pool process died is requeued at the head of its queue, not behind every
-# task sent since (kombu's Redis transport, one method changed: see progress/broker.py).
+# task sent since (kombu's Redis transport, one method changed: see django_starter/broker.py).
 if CELERY_BROKER_URL.startswith("redis://"):
-    CELERY_BROKER_TRANSPORT = "progress.broker:Transport"
+    CELERY_BROKER_TRANSPORT = "django_starter.broker:Transport"
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_SOCKET_TIMEOUT
 CELERY_REDIS_SOCKET_TIMEOUT = REDIS_SOCKET_TIMEOUT
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -257,13 +257,16 @@ STALLED_AFTER_SECONDS = env.float("STALLED_AFTER_SECONDS", default=120)
 # Open progress WebSockets one owner may have per web process (past it: close code 4429).
 PROGRESS_MAX_SOCKETS_PER_OWNER = env.int("PROGRESS_MAX_SOCKETS_PER_OWNER", default=20)
 # The tasks (or canvas factories) that POST /tasks/ and the page may start; the first is
-# the default. Each declares its arguments with a Django form (see progress/registry.py).
+# the default. Each declares its arguments with a Django form (see live_progress/registry.py).
 PROGRESS_TASKS = env.list(
     "PROGRESS_TASKS",
     default=["django_starter.tasks.long_running_task", "django_starter.tasks.parallel_demo"],
 )
-# What a snapshot's live fields come from: workers online, queue position, why it waits.
+# Diagnostics adds to each live snapshot why a queued task waits, or that a running one
+# stalled (the app counts workers and queue positions itself).
 PROGRESS_LIVE_FIELDS = "diagnostics.live.live_fields"
+# The page's title and brand.
+PROGRESS_PAGE_TITLE = "Django Starter"
 # Finished tasks are kept in the history (TaskRun) this many days; then
 # `manage.py purge_task_history` deletes them.
 PROGRESS_HISTORY_DAYS = env.float("PROGRESS_HISTORY_DAYS", default=30)
@@ -285,7 +288,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
 # CSRF refusals of the API answer JSON the page can show.
-CSRF_FAILURE_VIEW = "progress.views.csrf_failure"
+CSRF_FAILURE_VIEW = "live_progress.web.views.csrf_failure"
 # Origins other than the site's own that may POST and open WebSockets, scheme and port
 # included (e.g. https://app.example.com behind a proxy on another name).
 # https://docs.djangoproject.com/en/5.2/ref/settings/#csrf-trusted-origins

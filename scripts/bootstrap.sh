@@ -17,7 +17,7 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
 
-want=$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat "$lock" pyproject.toml packages/django-live-progress/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   echo "Installing $lock into .venv (pip's output: .venv/pip.log)"
   pip_install() { .venv/bin/python -m pip install --disable-pip-version-check "$@" >>.venv/pip.log 2>&1; }

@@ -10,7 +10,7 @@ import redis
 
 from diagnostics.beat import BEAT_GONE_AFTER, BEAT_KEY
 from diagnostics.checks import OK, WARN, check_beat
-from diagnostics.workers import redis_clock
+from live_progress.store.workers import redis_clock
 
 
 @pytest.fixture

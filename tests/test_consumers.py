@@ -17,12 +17,12 @@ from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
 
 from django_starter.asgi import application
-from progress import changes, store
-from progress.consumers import ProgressConsumer
-from progress.hub import LIVE_PERIOD
-from progress.owners import SESSION_OWNER_KEY
-from progress.redis_client import get_redis
-from progress.snapshot import Snapshot, public
+from live_progress.store import snapshots
+from live_progress.store.client import get_redis
+from live_progress.store.snapshot import Snapshot, public
+from live_progress.web.consumers import ProgressConsumer
+from live_progress.web.hub import LIVE_PERIOD
+from live_progress.web.owners import SESSION_OWNER_KEY
 from tests.support.expected import LIVE_SNAPSHOT_FIELDS
 from tests.support.tasks import TEST_TASK, create_task, new_id
 
@@ -102,7 +102,7 @@ async def test_an_older_message_is_dropped() -> None:
     newer = await publish(task_id, state="PROGRESS", current=60, total=100)
     assert (await comm.receive_json_from(timeout=5))["seq"] == newer["seq"]
     stale = {**newer, "seq": newer["seq"] - 1, "current": 10, "percent": 10}
-    await sync_to_async(get_redis().publish)(store.events_channel(task_id), json.dumps(stale))
+    await sync_to_async(get_redis().publish)(snapshots.events_channel(task_id), json.dumps(stale))
     await publish(task_id, state="SUCCESS", current=100, total=100)
     seen = []
     while (output := await comm.receive_output(timeout=5))["type"] != "websocket.close":
@@ -152,7 +152,7 @@ async def test_a_change_published_while_the_subscription_was_down_is_caught_up()
     # re-subscribes, reads the task once, and the socket still gets the change.
     redis = get_redis()
     await sync_to_async(redis.client_kill_filter)(_type="pubsub")
-    await sync_to_async(store.write)(task_id=task_id, state="SUCCESS", current=100, total=100)
+    await sync_to_async(snapshots.record)(task_id, state="SUCCESS", current=100, total=100)
     caught_up = await comm.receive_json_from(timeout=10)
     assert (caught_up["state"], caught_up["seq"]) == ("SUCCESS", 2)
     assert await closed_with(comm) == 1000
@@ -236,7 +236,7 @@ async def test_a_finished_task_redis_forgot_is_sent_from_the_history_then_closed
     cookie = await sync_cookie("owner-j")
     task_id = await own_task("owner-j")
     await publish(task_id, state="SUCCESS", current=100, total=100, result=7)
-    await sync_to_async(get_redis().delete)(store.key(task_id))  # expired, or Redis flushed
+    await sync_to_async(get_redis().delete)(snapshots.key(task_id))  # expired, or Redis flushed
     comm = communicator(task_id, cookie)
     connected, _ = await comm.connect(timeout=5)
     assert connected
@@ -250,7 +250,7 @@ async def test_a_finished_task_redis_forgot_is_sent_from_the_history_then_closed
 async def test_a_strangers_task_only_in_the_history_is_refused_as_unknown() -> None:
     task_id = await own_task("owner-k")
     await publish(task_id, state="FAILURE", error="ValueError: no")
-    await sync_to_async(get_redis().delete)(store.key(task_id))
+    await sync_to_async(get_redis().delete)(snapshots.key(task_id))
     comm = communicator(task_id, await sync_cookie("stranger-k"))
     await comm.connect(timeout=5)
     assert await closed_with(comm) == 4404
@@ -259,8 +259,8 @@ async def test_a_strangers_task_only_in_the_history_is_refused_as_unknown() -> N
 async def test_a_task_nobody_started_here_is_shown_to_staff_only() -> None:
     """A task sent without the API has a snapshot with no owner once it reports progress."""
     task_id = new_id()
-    defaults = store.new_snapshot(task_id=task_id, name="tests.elsewhere", owner="")
-    await sync_to_async(changes.record)(task_id, create_as=defaults, state="PROGRESS", current=1)
+    defaults = snapshots.new_snapshot(task_id=task_id, name="tests.elsewhere", owner="")
+    await sync_to_async(snapshots.record)(task_id, create_as=defaults, state="PROGRESS", current=1)
 
     comm = communicator(task_id, await sync_to_async(user_cookie)(is_staff=True))
     connected, _ = await comm.connect(timeout=5)
@@ -308,9 +308,8 @@ async def sync_cookie(token: str) -> bytes:
 
 async def publish(task_id: str, **fields: Any) -> Snapshot:
     """A change as the worker makes it: stored, published, and kept in the history."""
-    stored = await sync_to_async(changes.record)(task_id, **fields)
-    assert stored is not None
-    return public(stored)
+    written = await sync_to_async(snapshots.record)(task_id, **fields)
+    return public(written.snapshot)
 
 
 async def test_a_socket_that_falls_behind_keeps_only_the_latest_text_of_each_state() -> None:

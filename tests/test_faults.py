@@ -23,7 +23,8 @@ import redis
 from celery import Task
 from celery.result import AsyncResult
 
-from progress import services, store
+from live_progress.store import snapshots
+from live_progress.web import services
 from tests.support.live import (
     Watch,
     cancel_task,
@@ -183,7 +184,7 @@ async def test_redis_outage_answers_503_and_everything_recovers(stack: PrivateSt
 async def owner_of(client: httpx.AsyncClient) -> str:
     """The owner identity of this client's session (from a one-step task it starts)."""
     started = await start_task(client, steps=1)
-    snapshot = store.read(task_id=started["task_id"])
+    snapshot = snapshots.read(task_id=started["task_id"])
     assert snapshot is not None
     return str(snapshot["owner"])
 

@@ -9,18 +9,18 @@ import time
 import pytest
 import redis
 
-from progress import changes, history, store
-from progress.models import TaskRun
-from progress.recorder import Recorder, TaskCancelled
-from progress.redis_client import get_redis
-from progress.snapshot import public
+from live_progress.models import TaskRun
+from live_progress.store import history, snapshots
+from live_progress.store.client import get_redis
+from live_progress.store.snapshot import public
+from live_progress.worker.recorder import Recorder, TaskCancelled
 from tests.support.expected import SNAPSHOT_FIELDS, TIMESTAMP_PATTERN
 from tests.support.processes import free_port, wait_for
 from tests.support.tasks import TEST_TASK, Published, create_task, new_id
 
 
 def seq(task_id: str) -> int:
-    value = store.seq_of(task_id=task_id)
+    value = snapshots.seq_of(task_id=task_id)
     assert value is not None, f"task {task_id} has no snapshot"
     return value
 
@@ -35,7 +35,7 @@ def test_a_million_calls_publish_a_bounded_number_of_writes_and_keep_the_last() 
     elapsed = time.monotonic() - started
     recorder.close()
 
-    snapshot = store.read(task_id=task_id)
+    snapshot = snapshots.read(task_id=task_id)
     assert snapshot is not None
     assert (snapshot["state"], snapshot["current"], snapshot["percent"]) == ("PROGRESS", calls, 100)
     # One write per 50 ms window, plus the first and the final flush.
@@ -50,7 +50,7 @@ def test_the_trailing_value_is_written_without_another_call() -> None:
     assert seq(task_id) == 2
     recorder.set(7, total=10, message="seven")  # coalesced: the timer must write it
     snapshot = wait_for(
-        lambda: (s := store.read(task_id=task_id)) and s["current"] == 7 and s,
+        lambda: (s := snapshots.read(task_id=task_id)) and s["current"] == 7 and s,
         timeout=10,
         interval=0.02,
         what="the trailing value 7",
@@ -66,19 +66,19 @@ def test_close_writes_what_is_pending() -> None:
     recorder = Recorder(task_id, name=TEST_TASK, interval=60)
     recorder.set(1, total=3)
     recorder.set(2, total=3)
-    assert store.read(task_id=task_id)["current"] == 1  # type: ignore[index]
+    assert snapshots.read(task_id=task_id)["current"] == 1  # type: ignore[index]
     recorder.close()
-    snapshot = store.read(task_id=task_id)
+    snapshot = snapshots.read(task_id=task_id)
     assert snapshot is not None
     assert (snapshot["current"], snapshot["seq"]) == (2, 3)
 
 
 def test_progress_after_a_terminal_state_is_not_written() -> None:
     task_id = create_task()
-    store.write(task_id=task_id, state="SUCCESS", current=100, total=100)
+    snapshots.record(task_id, state="SUCCESS", current=100, total=100)
     recorder = Recorder(task_id, name=TEST_TASK, interval=0)
     recorder.set(5, total=10)
-    snapshot = store.read(task_id=task_id)
+    snapshot = snapshots.read(task_id=task_id)
     assert snapshot is not None
     assert (snapshot["state"], snapshot["current"], snapshot["seq"]) == ("SUCCESS", 100, 2)
 
@@ -103,7 +103,7 @@ def test_a_task_with_no_snapshot_gets_one_nobodys_on_its_first_write() -> None:
     task_id = new_id()
     recorder = Recorder(task_id, name="tests.elsewhere", interval=0)
     recorder.set(1, total=4, message="one")
-    snapshot = store.read(task_id=task_id)
+    snapshot = snapshots.read(task_id=task_id)
     assert snapshot is not None
     assert (snapshot["state"], snapshot["percent"], snapshot["seq"]) == ("PROGRESS", 25, 1)
     assert (snapshot["name"], snapshot["owner"], snapshot["message"]) == (
@@ -118,39 +118,39 @@ def test_a_task_with_no_snapshot_gets_one_nobodys_on_its_first_write() -> None:
     # Unknown was not cancelled: the task goes on reporting.
     recorder.set(2, total=4)
     assert not recorder.cancelled
-    assert store.read(task_id=task_id)["seq"] == 2  # type: ignore[index]
+    assert snapshots.read(task_id=task_id)["seq"] == 2  # type: ignore[index]
 
 
 @pytest.mark.django_db
 def test_a_cancelled_task_is_stopped_at_its_next_progress_call() -> None:
     task_id = create_task()
-    assert changes.record(task_id, state="REVOKED", message="Cancelled") is not None
+    assert snapshots.record(task_id, state="REVOKED", message="Cancelled") is not None
     recorder = Recorder(task_id, name=TEST_TASK, interval=0)
     recorder.set(1, total=10)  # the write is refused: the recorder learns of the cancel
     assert recorder.cancelled
     with pytest.raises(TaskCancelled):
         recorder.set(2, total=10)
-    snapshot = store.read(task_id=task_id)
+    snapshot = snapshots.read(task_id=task_id)
     assert snapshot is not None
     assert (snapshot["state"], snapshot["current"], snapshot["seq"]) == ("REVOKED", 0, 2)
 
 
 def test_a_failed_write_is_kept_and_retried_later(redis_url: str) -> None:
     """Redis away: the task goes on at its own pace, and the value is written once it is back."""
-    from progress import redis_client
+    from live_progress.store import client
 
     task_id = create_task()
     recorder = Recorder(task_id, name=TEST_TASK, interval=0)
-    real = redis_client._client
-    redis_client._client = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    real = client._client
+    client._client = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
     try:
         recorder.set(5, total=10)  # fails: nothing listens on that port
     finally:
-        redis_client._client = real
+        client._client = real
     assert not recorder.cancelled  # a failed write is not a cancel
-    assert store.read(task_id=task_id)["current"] == 0  # type: ignore[index]
+    assert snapshots.read(task_id=task_id)["current"] == 0  # type: ignore[index]
     recorder.close()  # Redis is back: the pending value is written
-    snapshot = store.read(task_id=task_id)
+    snapshot = snapshots.read(task_id=task_id)
     assert snapshot is not None
     assert (snapshot["current"], snapshot["seq"]) == (5, 2)
 
@@ -158,19 +158,19 @@ def test_a_failed_write_is_kept_and_retried_later(redis_url: str) -> None:
 @pytest.mark.django_db
 def test_a_tasks_end_reaches_the_history_in_a_batch_and_never_goes_back() -> None:
     task_id = create_task(owner="session:batch")
-    changes.record(task_id, state="PROGRESS", current=5, total=10)
-    changes.record(task_id, state="SUCCESS", current=10, total=10, result={"n": 10})
-    changes.record(task_id, state="PROGRESS", current=6, total=10)  # refused: already ended
+    snapshots.record(task_id, state="PROGRESS", current=5, total=10)
+    snapshots.record(task_id, state="SUCCESS", current=10, total=10, result={"n": 10})
+    snapshots.record(task_id, state="PROGRESS", current=6, total=10)  # refused: already ended
     history.drain()
     run = TaskRun.objects.get(task_id=task_id)
     assert (run.state, run.result, run.owner, run.seq) == ("SUCCESS", {"n": 10}, "session:batch", 3)
     assert history.drain() == 0  # nothing left waiting
     # A late record of an older state (seq 2) never takes a row back.
-    stored = store.read(task_id=task_id)
+    stored = snapshots.read(task_id=task_id)
     assert stored is not None
     older: dict[str, object] = {**public(stored), "seq": 2}
     older.update(state="PROGRESS", owner="session:batch", created=None)
-    get_redis().rpush(store.history_key(), json.dumps(older))
+    get_redis().rpush(snapshots.history_key(), json.dumps(older))
     assert history.drain() == 1
     assert TaskRun.objects.get(task_id=task_id).state == "SUCCESS"
 
@@ -180,8 +180,8 @@ def test_a_snapshot_lost_mid_task_is_made_again_without_losing_the_value() -> No
     task_id = new_id()
     recorder = Recorder(task_id, name="tests.elsewhere", interval=0)
     recorder.set(1, total=4)
-    get_redis().delete(store.key(task_id))  # expired or flushed while the task runs
+    get_redis().delete(snapshots.key(task_id))  # expired or flushed while the task runs
     recorder.set(2, total=4, message="two")
-    snapshot = store.read(task_id=task_id)
+    snapshot = snapshots.read(task_id=task_id)
     assert snapshot is not None and not recorder.cancelled
     assert (snapshot["state"], snapshot["current"], snapshot["message"]) == ("PROGRESS", 2, "two")

@@ -9,7 +9,8 @@ import pytest
 from django.test import override_settings
 
 from diagnostics.checks import check_tasks
-from progress import services, store
+from live_progress.store import snapshots
+from live_progress.web import services
 from tests.support.processes import Proc, run_doctor, stack_env, wait_for
 from tests.taskapp.tasks import silent_task
 
@@ -26,7 +27,7 @@ def test_a_running_task_without_progress_says_the_worker_may_be_stuck(
     task_id = started["task_id"]
 
     def running() -> bool:
-        stored = store.read(task_id=task_id)
+        stored = snapshots.read(task_id=task_id)
         return stored is not None and stored["state"] == "PROGRESS"
 
     wait_for(running, timeout=30, what="the task running")

@@ -1,4 +1,4 @@
-"""progress/store.py against the real Redis: seq, upserts, owners' limits, groups, ids."""
+"""progress/snapshots.py against the real Redis: seq, upserts, owners' limits, groups, ids."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from progress import store
-from progress.redis_client import get_redis
-from progress.snapshot import is_valid_task_id, percent_of, public
+from live_progress.exceptions import TaskEnded, TaskExists, TaskUnknown, TooManyTasks
+from live_progress.store import snapshots
+from live_progress.store.client import get_redis
+from live_progress.store.snapshot import is_valid_task_id, percent_of, public
 from tests.support.expected import LIVE_SNAPSHOT_FIELDS, TIMESTAMP_PATTERN
 from tests.support.tasks import TEST_TASK, create_snapshot, create_task, new_id
 
@@ -22,10 +23,8 @@ def a_new_owner() -> str:
 
 
 def written(task_id: str, **fields: Any) -> dict[str, Any]:
-    """store.write that must be accepted: the task's new snapshot."""
-    outcome = store.write(task_id=task_id, **fields)
-    assert outcome is not None, f"write to {task_id} refused"
-    stored, group, created = outcome
+    """snapshots.record that must be accepted: the task's new snapshot."""
+    stored, group, created = snapshots.record(task_id, **fields)
     assert group is None and not created
     return dict(stored)
 
@@ -39,14 +38,14 @@ def test_create_records_a_pending_task_with_seq_1() -> None:
     assert re.match(TIMESTAMP_PATTERN, snapshot["updated_at"] or "")
     assert snapshot["started_at"] is None and snapshot["finished_at"] is None
     assert snapshot["children"] is None
-    assert store.read(task_id=task_id) == snapshot
+    assert snapshots.read(task_id=task_id) == snapshot
 
 
 def test_create_twice_is_refused() -> None:
     task_id = create_task(owner="session:abc")
-    with pytest.raises(ValueError, match="already exists"):
+    with pytest.raises(TaskExists, match="already exists"):
         create_snapshot(task_id=task_id, owner="session:other")
-    assert store.read(task_id=task_id)["owner"] == "session:abc"  # type: ignore[index]
+    assert snapshots.read(task_id=task_id)["owner"] == "session:abc"  # type: ignore[index]
 
 
 def test_every_write_bumps_seq_computes_percent_and_stamps_the_time() -> None:
@@ -57,14 +56,16 @@ def test_every_write_bumps_seq_computes_percent_and_stamps_the_time() -> None:
     assert (second["seq"], second["percent"]) == (3, 75)
     assert re.match(TIMESTAMP_PATTERN, second["updated_at"])
     assert second["updated_at"] >= first["updated_at"]
-    assert store.seq_of(task_id=task_id) == 3
+    assert snapshots.seq_of(task_id=task_id) == 3
 
 
 def test_terminal_state_refuses_later_writes() -> None:
     task_id = create_task()
     written(task_id, state="SUCCESS", current=100, total=100)
-    assert store.write(task_id=task_id, state="PROGRESS", current=5, total=100) is None
-    snapshot = store.read(task_id=task_id)
+    with pytest.raises(TaskEnded) as refused:
+        snapshots.record(task_id, state="PROGRESS", current=5, total=100)
+    assert refused.value.state == "SUCCESS"
+    snapshot = snapshots.read(task_id=task_id)
     assert snapshot is not None
     assert (snapshot["state"], snapshot["seq"]) == ("SUCCESS", 2)
 
@@ -79,32 +80,30 @@ def test_public_hides_the_private_bookkeeping() -> None:
 
 def test_writes_to_an_unknown_task_are_refused_and_create_nothing() -> None:
     task_id = new_id()
-    assert store.write(task_id=task_id, state="STARTED") is None
-    assert store.read(task_id=task_id) is None
+    with pytest.raises(TaskUnknown):
+        snapshots.record(task_id, state="STARTED")
+    assert snapshots.read(task_id=task_id) is None
 
 
 def test_a_write_with_create_as_gives_an_unknown_task_its_snapshot() -> None:
     """A task sent without the API (`.delay()`) gets a snapshot, nobody's, on its first write."""
     task_id = new_id()
-    defaults = store.new_snapshot(task_id=task_id, name="tests.elsewhere", owner="")
-    outcome = store.write(task_id=task_id, create_as=defaults, state="PROGRESS", current=2, total=8)
-    assert outcome is not None
+    defaults = snapshots.new_snapshot(task_id=task_id, name="tests.elsewhere", owner="")
+    outcome = snapshots.record(task_id, create_as=defaults, state="PROGRESS", current=2, total=8)
     stored, group, created = outcome
     assert created and group is None
     assert (stored["state"], stored["seq"], stored["percent"]) == ("PROGRESS", 1, 25)
     assert (stored["name"], stored["owner"]) == ("tests.elsewhere", "")
-    assert store.read(task_id=task_id) == stored
+    assert snapshots.read(task_id=task_id) == stored
 
-    again = store.write(task_id=task_id, create_as=defaults, current=4, total=8)
-    assert again is not None
+    again = snapshots.record(task_id, create_as=defaults, current=4, total=8)
     assert (again[0]["seq"], again[0]["percent"], again[2]) == (2, 50, False)
 
 
 def test_create_as_never_overwrites_an_existing_snapshot() -> None:
     task_id = create_task(owner="session:mine", name="tests.mine")
-    defaults = store.new_snapshot(task_id=task_id, name="tests.other", owner="")
-    outcome = store.write(task_id=task_id, create_as=defaults, state="PROGRESS", current=1)
-    assert outcome is not None
+    defaults = snapshots.new_snapshot(task_id=task_id, name="tests.other", owner="")
+    outcome = snapshots.record(task_id, create_as=defaults, state="PROGRESS", current=1)
     stored, _, created = outcome
     assert not created
     assert (stored["owner"], stored["name"], stored["seq"]) == ("session:mine", "tests.mine", 2)
@@ -113,19 +112,20 @@ def test_create_as_never_overwrites_an_existing_snapshot() -> None:
 def test_create_as_does_not_revive_an_ended_task() -> None:
     task_id = create_task()
     written(task_id, state="REVOKED", message="Cancelled")
-    defaults = store.new_snapshot(task_id=task_id, name=TEST_TASK, owner="")
-    assert store.write(task_id=task_id, create_as=defaults, state="PROGRESS") is None
-    assert store.read(task_id=task_id)["state"] == "REVOKED"  # type: ignore[index]
+    defaults = snapshots.new_snapshot(task_id=task_id, name=TEST_TASK, owner="")
+    with pytest.raises(TaskEnded):
+        snapshots.record(task_id, create_as=defaults, state="PROGRESS")
+    assert snapshots.read(task_id=task_id)["state"] == "REVOKED"  # type: ignore[index]
 
 
 def test_read_many_returns_the_snapshots_that_still_exist() -> None:
     kept, gone = create_task(), create_task()
-    get_redis().delete(store.key(gone))
+    get_redis().delete(snapshots.key(gone))
     never = new_id()
-    found = store.read_many([kept, gone, never])
+    found = snapshots.read_many([kept, gone, never])
     assert set(found) == {kept}
-    assert found[kept] == store.read(task_id=kept)
-    assert store.read_many([]) == {}
+    assert found[kept] == snapshots.read(task_id=kept)
+    assert snapshots.read_many([]) == {}
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_create_refuses_past_the_owners_limit_of_unfinished_tasks() -> None:
     owner = a_new_owner()
     first = create_task(owner=owner, limit=2)
     create_task(owner=owner, limit=2)
-    with pytest.raises(store.TooManyTasks, match="already have 2 unfinished tasks"):
+    with pytest.raises(TooManyTasks, match="already have 2 unfinished tasks"):
         create_task(owner=owner, limit=2)
     written(first, state="SUCCESS")  # a finished task frees its slot
     create_task(owner=owner, limit=2)
@@ -174,7 +174,7 @@ def test_a_groups_subtasks_do_not_count_against_the_owners_limit() -> None:
     for _ in range(3):
         create_task(owner=owner, indexed=False)  # a subtask: its group holds the slot
     create_task(owner=owner, limit=2)
-    with pytest.raises(store.TooManyTasks):
+    with pytest.raises(TooManyTasks):
         create_task(owner=owner, limit=2)
 
 
@@ -184,7 +184,7 @@ def test_parallel_creates_cannot_pass_the_limit_together() -> None:
     def attempt(_: int) -> bool:
         try:
             create_task(owner=owner, limit=3)
-        except store.TooManyTasks:
+        except TooManyTasks:
             return False
         return True
 
@@ -196,22 +196,22 @@ def test_parallel_creates_cannot_pass_the_limit_together() -> None:
 def test_reassign_gives_the_old_owners_tasks_and_their_slots_to_the_new_one() -> None:
     session, user = a_new_owner(), f"user:{uuid.uuid4().hex}"
     ids = {create_task(owner=session, limit=2) for _ in range(2)}
-    assert set(store.reassign(old_owner=session, new_owner=user)) == ids
+    assert set(snapshots.reassign(old_owner=session, new_owner=user)) == ids
     for task_id in ids:
-        assert store.read(task_id=task_id)["owner"] == user  # type: ignore[index]
-    with pytest.raises(store.TooManyTasks):  # the user now holds both unfinished tasks
+        assert snapshots.read(task_id=task_id)["owner"] == user  # type: ignore[index]
+    with pytest.raises(TooManyTasks):  # the user now holds both unfinished tasks
         create_task(owner=user, limit=2)
     create_task(owner=session, limit=1)  # and the session none
-    assert store.reassign(old_owner=a_new_owner(), new_owner=user) == []
+    assert snapshots.reassign(old_owner=a_new_owner(), new_owner=user) == []
 
 
 def test_reassign_does_not_recreate_an_expired_snapshot() -> None:
     session, user = a_new_owner(), a_new_owner()
     kept, expired = create_task(owner=session), create_task(owner=session)
-    get_redis().delete(store.key(expired))
-    store.reassign(old_owner=session, new_owner=user)
-    assert store.read(task_id=expired) is None
-    assert store.read(task_id=kept)["owner"] == user  # type: ignore[index]
+    get_redis().delete(snapshots.key(expired))
+    snapshots.reassign(old_owner=session, new_owner=user)
+    assert snapshots.read(task_id=expired) is None
+    assert snapshots.read(task_id=kept)["owner"] == user  # type: ignore[index]
 
 
 # A group: one snapshot whose bar aggregates its subtasks, folded in by each subtask's write.
@@ -244,9 +244,11 @@ def a_group(*, parts: int = 2, callback: bool = False) -> tuple[str, list[str]]:
 
 def child_write(child_id: str, group_id: str, **fields: Any) -> dict[str, Any] | None:
     """A subtask's write; returns its group's snapshot when the write moved it."""
-    outcome = store.write(task_id=child_id, parent=group_id, **fields)
-    assert outcome is not None
-    return dict(outcome[1]) if outcome[1] is not None else None
+    try:
+        written = snapshots.record(child_id, parent=group_id, **fields)
+    except TaskEnded:
+        return None
+    return dict(written.parent) if written.parent is not None else None
 
 
 def test_a_subtasks_progress_moves_its_groups_aggregate() -> None:
@@ -264,7 +266,7 @@ def test_a_subtasks_progress_moves_its_groups_aggregate() -> None:
     assert re.match(TIMESTAMP_PATTERN, group["started_at"] or "")
     mine = next(c for c in group["children"] if c["task_id"] == first)
     assert (mine["state"], mine["current"], mine["percent"]) == ("PROGRESS", 50, 50)
-    assert store.read(task_id=group_id) == group
+    assert snapshots.read(task_id=group_id) == group
 
 
 def test_a_group_succeeds_with_its_subtasks_results_once_all_are_done() -> None:
@@ -285,7 +287,7 @@ def test_a_failed_subtask_fails_its_group_saying_which_and_why() -> None:
     assert group["error"] == f"Subtask tests.part ({first}) failed: ValueError: boom"
     # The group has ended: the other subtask's writes no longer move it.
     assert child_write(second, group_id, state="SUCCESS", current=100, total=100) is None
-    assert store.read(task_id=group_id)["state"] == "FAILURE"  # type: ignore[index]
+    assert snapshots.read(task_id=group_id)["state"] == "FAILURE"  # type: ignore[index]
 
 
 def test_a_chords_group_waits_for_its_callback_once_the_subtasks_are_done() -> None:
@@ -309,9 +311,9 @@ def test_parts_not_yet_started_count_as_the_average_of_those_that_reported() -> 
 
 def test_a_groups_parts_leave_no_history_record_of_their_own() -> None:
     group_id, (first, second) = a_group()
-    get_redis().delete(store.history_key())
+    get_redis().delete(snapshots.history_key())
     child_write(first, group_id, state="SUCCESS", current=1, total=1, result=1)
     child_write(second, group_id, state="SUCCESS", current=1, total=1, result=2)
-    records = [json.loads(r) for r in get_redis().lrange(store.history_key(), 0, -1)]
+    records = [json.loads(r) for r in get_redis().lrange(snapshots.history_key(), 0, -1)]
     assert [record["task_id"] for record in records] == [group_id]
     assert records[0]["state"] == "SUCCESS" and records[0]["result"] == [1, 2]

@@ -15,8 +15,9 @@ from celery.result import AsyncResult, GroupResult
 
 from django_starter.celery import app as celery_app
 from django_starter.tasks import demo_task, long_running_task
-from progress import services, store
-from progress.snapshot import Stored
+from live_progress.store import snapshots
+from live_progress.store.snapshot import Stored
+from live_progress.web import services
 from tests.support.live import cookie_header, follow, start_task
 from tests.support.processes import Proc, stack_env, start_worker, wait_for
 from tests.support.tasks import Published
@@ -29,7 +30,7 @@ def ended(task_id: str, timeout: float = 60) -> Stored:
     """Wait for a task's snapshot to reach a terminal state; return it."""
 
     def terminal() -> Stored | None:
-        stored = store.read(task_id=task_id)
+        stored = snapshots.read(task_id=task_id)
         return stored if stored and stored["state"] in {"SUCCESS", "FAILURE", "REVOKED"} else None
 
     stored: Stored = wait_for(terminal, timeout=timeout, what=f"task {task_id} to end")
@@ -104,7 +105,7 @@ def test_an_untracked_task_leaves_no_snapshot_and_sends_no_command_of_ours(
     before_marker = seen[: next(i for i, c in enumerate(seen) if marker.id in c)]
     assert any(result.id in c for c in before_marker), "MONITOR saw the untracked task run"
     assert not [c for c in before_marker if any(word in c for word in ours)]
-    assert store.read(task_id=result.id) is None
+    assert snapshots.read(task_id=result.id) is None
 
 
 def test_many_tasks_in_one_worker_process_all_publish_to_the_end(
@@ -217,7 +218,7 @@ def test_cancelling_one_subtask_ends_its_group_saying_so() -> None:
     started = services.start(canvas, owner="session:cancel-one", name="g")
     child = (started["children"] or [])[0]["task_id"]
     services.cancel(task_id=child, owner="session:cancel-one", is_staff=False)
-    stored = store.read(task_id=started["task_id"])
+    stored = snapshots.read(task_id=started["task_id"])
     assert stored is not None and stored["state"] == "FAILURE"
     assert f"({child}) was cancelled" in str(stored["error"])
     celery_app.control.purge()

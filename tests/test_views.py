@@ -13,9 +13,9 @@ from django.template import Context, Template
 from django.test import Client
 
 from django_starter.celery import app as celery_app
-from progress.models import TaskRun
-from progress.redis_client import get_redis
-from progress.store import key
+from live_progress.models import TaskRun
+from live_progress.store.client import get_redis
+from live_progress.store.snapshots import key
 from tests.support.expected import LIVE_SNAPSHOT_FIELDS, TIMESTAMP_PATTERN
 
 pytestmark = [pytest.mark.django_db]

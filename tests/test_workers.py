@@ -9,11 +9,12 @@ import pytest
 
 from diagnostics import queues
 from diagnostics.live import explain
-from diagnostics.workers import worker_details, workers_online
 from django_starter.celery import app as celery_app
 from django_starter.tasks import long_running_task
-from progress import changes, services, store
-from progress.redis_client import get_redis
+from live_progress.store import snapshots
+from live_progress.store.client import get_redis
+from live_progress.store.workers import worker_details, workers_online
+from live_progress.web import services
 from tests.support.expected import WORKER_COMMAND
 from tests.support.processes import Proc, wait_for
 from tests.support.tasks import create_task
@@ -23,7 +24,7 @@ LONG = "django_starter.tasks.long_running_task"
 
 def rank(task_id: str, queue: str) -> int | None:
     """How many of our tasks wait ahead of `task_id` in `queue` (None: not waiting there)."""
-    return get_redis().zrank(queues.queued_key(queue), task_id)  # type: ignore[return-value]
+    return get_redis().zrank(snapshots.queued_key(queue), task_id)  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def unconsumed_queue() -> Iterator[str]:
     """A queue no worker consumes; its messages and bookkeeping are deleted afterwards."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
     yield queue
-    get_redis().delete(queue, queues.queued_key(queue))
+    get_redis().delete(queue, snapshots.queued_key(queue))
 
 
 def a_worker(**info: object) -> dict[str, object]:
@@ -101,9 +102,9 @@ def test_positions_follow_the_order_tasks_were_queued_in() -> None:
     queue = f"test-{uuid.uuid4().hex[:8]}"
     ids = [create_task(queue=queue) for _ in range(4)]
     assert [rank(t, queue) for t in ids] == [0, 1, 2, 3]
-    changes.record(ids[0], state="STARTED")  # leaving PENDING leaves the queue, same script
+    snapshots.record(ids[0], state="STARTED")  # leaving PENDING leaves the queue, same script
     assert [rank(t, queue) for t in ids] == [None, 0, 1, 2]
-    changes.record(ids[2], state="REVOKED")
+    snapshots.record(ids[2], state="REVOKED")
     assert [rank(t, queue) for t in ids] == [None, 0, None, 1]
     assert queues.waiting(get_redis(), [queue]) == {queue: 2}
 
@@ -118,7 +119,7 @@ def test_a_task_sent_by_start_is_counted_in_its_queue_and_says_its_position(
     second = services.start(long_running_task.s(steps=1).set(queue=queue), owner=owner)
     assert [rank(first["task_id"], queue), rank(second["task_id"], queue)] == [0, 1]
     assert (first["queue_position"], second["queue_position"]) == (0, 1)
-    assert store.read(task_id=first["task_id"])["queue"] == queue  # type: ignore[index]
+    assert snapshots.read(task_id=first["task_id"])["queue"] == queue  # type: ignore[index]
     # The page's words follow the position (when a worker is online at all).
     if second["workers_online"]:
         assert second["message"] == "Queued: 1 task ahead of yours."
@@ -133,7 +134,7 @@ def test_a_task_sent_without_the_api_costs_no_queue_bookkeeping(unconsumed_queue
     result = long_running_task.apply_async(kwargs={"steps": 1}, queue=queue)
     assert get_redis().llen(queue) == 1  # the message is in the broker...
     assert rank(result.id, queue) is None  # ...but not in our list of waiting tasks
-    assert store.read(task_id=result.id) is None
+    assert snapshots.read(task_id=result.id) is None
 
 
 @pytest.mark.slow
@@ -166,7 +167,7 @@ def test_a_started_task_leaves_its_queue(worker: Proc, unconsumed_queue: str) ->
     celery_app.control.add_consumer(queue, destination=node, reply=True, timeout=10)
     try:
         wait_for(
-            lambda: (store.read(task_id=task_id) or {"state": ""})["state"] == "SUCCESS",
+            lambda: (snapshots.read(task_id=task_id) or {"state": ""})["state"] == "SUCCESS",
             timeout=60,
             what="the task to succeed",
         )

@@ -7,9 +7,9 @@ import time
 import uuid
 from typing import Any
 
-from progress import store
-from progress.redis_client import get_redis
-from progress.snapshot import Stored
+from live_progress.store import snapshots
+from live_progress.store.client import get_redis
+from live_progress.store.snapshot import Stored
 
 # The name a test snapshot carries; no worker has a task by that name.
 TEST_TASK = "tests.some_task"
@@ -30,8 +30,8 @@ def create_snapshot(
     **fields: Any,
 ) -> Stored:
     """A queued task's snapshot (PENDING, seq 1) as `progress.start` records it, unsent."""
-    return store.create(
-        store.new_snapshot(task_id=task_id or new_id(), name=name, owner=owner, **fields),
+    return snapshots.create(
+        snapshots.new_snapshot(task_id=task_id or new_id(), name=name, owner=owner, **fields),
         limit=limit,
         indexed=indexed,
     )
@@ -47,7 +47,7 @@ class Published:
 
     def __init__(self, task_ids: list[str]) -> None:
         self.pubsub = get_redis().pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        self.pubsub.subscribe(*(store.events_channel(task_id) for task_id in task_ids))
+        self.pubsub.subscribe(*(snapshots.events_channel(task_id) for task_id in task_ids))
 
     def next(self, timeout: float = 10) -> dict[str, Any]:
         """The next published snapshot; fails after `timeout` seconds without one."""

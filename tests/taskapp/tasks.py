@@ -8,7 +8,7 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from progress import progress
+from live_progress import progress
 
 
 @shared_task

@@ -1,0 +1,285 @@
+"""Task snapshots in Redis: every read and write of live progress state happens here.
+
+A snapshot is one Redis hash per task, each value JSON-encoded. Every write bumps its
+`seq` atomically, so clients can drop messages that arrive out of order, and once a
+task has reached a terminal state later writes (a late coalesced value, say) are
+refused. A subtask of a group also folds its progress into its parent's hash, in the
+same script, so the group's aggregate can never miss or double-count a child. The
+scripts themselves are in lua.py; this module is their Python face.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any, Final, NamedTuple, cast
+
+from django.db import connection
+
+from live_progress.conf import conf
+from live_progress.exceptions import (
+    QueueFull,
+    TaskEnded,
+    TaskExists,
+    TaskUnknown,
+    TooManyTasks,
+    TooManyTasksFromAddress,
+)
+from live_progress.store import lua
+from live_progress.store.client import get_redis
+from live_progress.store.lua import EVENTS_PREFIX as EVENTS_PREFIX
+from live_progress.store.lua import PUBLISHED_FIELDS as PUBLISHED_FIELDS
+from live_progress.store.lua import QUEUED_PREFIX
+from live_progress.store.snapshot import (
+    PENDING,
+    REVOKED,
+    TERMINAL_STATES,
+    Child,
+    Stored,
+    percent_of,
+)
+
+KEY_PREFIX: Final = "progress:task:"
+# Everyone's unfinished tasks (started through `progress.start`), by creation time.
+UNFINISHED_KEY: Final = "progress:unfinished"
+
+# The Redis keys and channels above and below; the scripts that use them are in lua.py.
+
+
+def events_channel(task_id: str) -> str:
+    """The Redis pub/sub channel on which every change of a task is published."""
+    return f"{EVENTS_PREFIX}{task_id}"
+
+
+def history_key() -> str:
+    """The list of task records waiting to be written to this project's database.
+
+    Named after the database, so that only processes writing to the same one take from
+    it (a test's own database never takes a live server's records, say).
+    """
+    database = connection.settings_dict
+    where = f"{database.get('HOST')}:{database.get('PORT')}/{database.get('NAME')}"
+    return f"progress:history:{hashlib.sha1(where.encode()).hexdigest()[:12]}"
+
+
+def queued_key(queue: str) -> str:
+    """The sorted set of the tracked tasks waiting in `queue`, oldest first."""
+    return f"{QUEUED_PREFIX}{queue}"
+
+
+def key(task_id: str) -> str:
+    """The Redis key of a task's snapshot."""
+    return f"{KEY_PREFIX}{task_id}"
+
+
+def owner_key(owner: str) -> str:
+    """The Redis key of an owner's index of recent task ids."""
+    return f"progress:owner:{owner}"
+
+
+def address_key(address: str) -> str:
+    """The Redis key of a client address's index of unfinished task ids."""
+    return f"progress:address:{address}"
+
+
+def unfinished(*, limit: int = 1000) -> list[Stored]:
+    """Tasks started through `progress.start` that have not ended, oldest first."""
+    ids = [str(i) for i in get_redis().zrange(UNFINISHED_KEY, 0, limit - 1)]
+    found = read_many(ids)
+    return [s for i in ids if (s := found.get(i)) is not None and s["state"] not in TERMINAL_STATES]
+
+
+def now_iso() -> str:
+    """The current time as the snapshots write it: ISO 8601, UTC, microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def decode(raw: list[str] | dict[str, str] | None) -> Stored | None:
+    """A snapshot from its Redis hash (a dict, or HGETALL's flat list)."""
+    if not raw:
+        return None
+    pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
+    stored: dict[str, Any] = {}
+    for field, value in pairs:
+        stored[field] = int(value) if field == "seq" else json.loads(value)
+    return cast(Stored, stored)
+
+
+def _encode(fields: dict[str, Any]) -> list[str]:
+    """Field/value pairs for the scripts, with `percent` derived from current and total."""
+    if "current" in fields and "total" in fields:
+        fields.setdefault("percent", percent_of(fields["current"], fields["total"]))
+    pairs: list[str] = []
+    for field, value in fields.items():
+        pairs += [field, json.dumps(value)]
+    return pairs
+
+
+def new_snapshot(*, task_id: str, name: str, owner: str, **fields: Any) -> dict[str, Any]:
+    """The fields of a task that has just been created (queued, nothing done yet)."""
+    return {
+        "task_id": task_id,
+        "name": name,
+        "state": PENDING,
+        "current": 0,
+        "total": 100,
+        "percent": 0,
+        "message": "Queued",
+        "result": None,
+        "error": None,
+        "started_at": None,
+        "updated_at": now_iso(),
+        "finished_at": None,
+        "children": None,
+        "owner": owner,
+        "created": time.time(),
+        **fields,
+    }
+
+
+def create(
+    fields: dict[str, Any],
+    *,
+    limit: int | None = None,
+    indexed: bool = True,
+    address: str | None = None,
+    address_limit: int | None = None,
+    queued_limit: int | None = None,
+) -> Stored:
+    """Record a new queued task (see `new_snapshot`) before it is sent to the broker.
+
+    Raises TooManyTasks when its owner already has `limit` unfinished tasks,
+    TooManyTasksFromAddress when `address` has `address_limit`, QueueFull when everyone's
+    together reach `queued_limit`, and TaskExists when the id exists. `indexed=False` (a
+    group's subtask) keeps it out of the indexes, so only the group counts against limits.
+    """
+    if address is None:
+        address_limit = None
+    raw = get_redis().eval(
+        lua.CREATE,
+        4,
+        key(fields["task_id"]),
+        owner_key(fields["owner"]),
+        address_key(address or ""),
+        UNFINISHED_KEY,
+        conf.PROGRESS_SNAPSHOT_TTL,
+        "" if limit is None else limit,
+        fields["created"],
+        KEY_PREFIX,
+        "1" if indexed else "0",
+        "" if address_limit is None else address_limit,
+        "" if queued_limit is None else queued_limit,
+        *_encode(dict(fields)),
+    )
+    if raw == [-1]:
+        raise TaskExists(f"task {fields['task_id']} already exists")
+    if raw and raw[0] == -2:
+        raise TooManyTasks(int(limit or 0))
+    if raw and raw[0] == -3:
+        raise TooManyTasksFromAddress(int(address_limit or 0))
+    if raw and raw[0] == -4:
+        raise QueueFull(int(queued_limit or 0))
+    stored = decode(raw)
+    assert stored is not None
+    return stored
+
+
+class Written(NamedTuple):
+    """A written change: the task's snapshot, its group's when it moved, whether it is new."""
+
+    snapshot: Stored
+    parent: Stored | None
+    created: bool
+
+
+def record(
+    task_id: str,
+    *,
+    parent: str | None = None,
+    create_as: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Written:
+    """Store a change of a task's snapshot and publish it (and its group's aggregate).
+
+    The one way a task's state changes: the worker's lifecycle, `progress.set` and a
+    cancel from the web all come here, and one script stores the change, publishes it
+    and pushes the history record of a created or ended task. `create_as`: the fields of
+    a new snapshot, used when the task has none yet (a task that reports progress
+    without having been started here). Raises TaskUnknown (no snapshot, and `create_as`
+    not given) or TaskEnded (already terminal; its state said); Redis errors propagate.
+    """
+    now = json.dumps(now_iso())
+    defaults = _encode(create_as) if create_as is not None else []
+    raw = get_redis().eval(
+        lua.WRITE,
+        3,
+        key(task_id),
+        key(parent) if parent else key(task_id),
+        history_key(),
+        conf.PROGRESS_SNAPSHOT_TTL,
+        "1" if create_as is not None else "0",
+        parent or "",
+        now,
+        KEY_PREFIX,
+        len(defaults),
+        *defaults,
+        *_encode(fields),
+    )
+    if raw[0] == -1:
+        raise TaskUnknown(task_id)
+    if raw[0] == -2:
+        raise TaskEnded(task_id, json.loads(raw[1]))
+    stored = decode(raw[1])
+    assert stored is not None
+    return Written(stored, decode(raw[2]) if len(raw) > 2 else None, bool(raw[0]))
+
+
+def read(*, task_id: str) -> Stored | None:
+    """The task's snapshot with private fields, or None when the id is unknown."""
+    return decode(cast("dict[str, str]", get_redis().hgetall(key(task_id))))
+
+
+def read_many(task_ids: list[str]) -> dict[str, Stored]:
+    """The snapshots that still exist among `task_ids` (one round trip)."""
+    redis = get_redis()
+    with redis.pipeline(transaction=False) as pipe:
+        for task_id in task_ids:
+            pipe.hgetall(key(task_id))
+        found = pipe.execute()
+    return {
+        task_id: stored
+        for task_id, raw in zip(task_ids, found, strict=True)
+        if (stored := decode(raw)) is not None
+    }
+
+
+def is_revoked(*, task_id: str) -> bool:
+    """Whether the task was cancelled (its snapshot says REVOKED)."""
+    return get_redis().hget(key(task_id), "state") == json.dumps(REVOKED)
+
+
+def seq_of(*, task_id: str) -> int | None:
+    """The task's current `seq` (one cheap read), or None when the id is unknown."""
+    seq = get_redis().hget(key(task_id), "seq")
+    return int(cast(str, seq)) if seq is not None else None
+
+
+def reassign(*, old_owner: str, new_owner: str) -> list[str]:
+    """Give every task of `old_owner` that Redis still holds to `new_owner` (a login)."""
+    moved = get_redis().eval(
+        lua.REASSIGN,
+        2,
+        owner_key(old_owner),
+        owner_key(new_owner),
+        KEY_PREFIX,
+        json.dumps(new_owner),
+        conf.PROGRESS_SNAPSHOT_TTL,
+    )
+    return [str(task_id) for task_id in moved]
+
+
+def children_of(stored: Stored) -> list[Child]:
+    """The subtasks a group's snapshot lists (empty for a single task)."""
+    return list(stored.get("children") or [])

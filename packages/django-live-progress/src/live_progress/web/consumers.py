@@ -1,0 +1,157 @@
+"""`ProgressConsumer` at /ws/progress/<task_id>/: the task's snapshot, then every change."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
+
+from live_progress.conf import conf
+from live_progress.store.snapshot import is_valid_task_id
+from live_progress.web import owners, services
+from live_progress.web.hub import LOST_ERRORS, get_hub
+
+logger = logging.getLogger(__name__)
+
+CLOSE_NOT_FOUND = 4404
+CLOSE_FORBIDDEN = 4403
+# Too many open sockets for this owner: the page polls GET /tasks/<id>/ for this card.
+CLOSE_TOO_MANY = 4429
+# Redis (the source of every snapshot) is unreachable: the page says so and reconnects.
+CLOSE_SOURCE_LOST = 4503
+
+
+class ProgressConsumer(AsyncWebsocketConsumer):
+    """Streams one task's snapshots to its owner and closes after a terminal state.
+
+    The process's hub does the work: it subscribes to the task once, whoever watches,
+    and offers every socket the same encoded text; this consumer only checks who may
+    watch and writes what it was offered: the latest text of each state in turn.
+    """
+
+    # No channel layer: the hub subscribes per task, not per socket (a layer would add a
+    # subscription and a receive loop to every socket).
+    channel_layer_alias = None  # type: ignore[assignment]
+    task_id = ""
+    owner: str | None = None
+    watching = False
+    closing = False
+
+    async def connect(self) -> None:
+        self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
+        # Texts offered and not yet written: one per state in a row, the latest of each.
+        self.pending: deque[tuple[str, str, bool]] = deque()
+        self.ready = asyncio.Event()
+        if not is_valid_task_id(self.task_id):
+            await self.refuse(CLOSE_NOT_FOUND)
+            return
+        hub = get_hub()
+        try:
+            stored = await hub.read(self.task_id)
+        except LOST_ERRORS as error:
+            logger.warning("WebSocket for %s refused, Redis unreachable: %r", self.task_id, error)
+            await self.refuse(CLOSE_SOURCE_LOST)
+            return
+        self.owner, is_staff = await self.reader()
+        if stored is None:
+            await self.send_from_history(is_staff=is_staff)
+        elif not owners.may_read(stored, owner=self.owner, is_staff=is_staff):
+            await self.refuse(CLOSE_FORBIDDEN)
+        elif hub.sockets.get(self.owner or "", 0) >= conf.PROGRESS_MAX_SOCKETS_PER_OWNER:
+            await self.refuse(CLOSE_TOO_MANY)
+        else:
+            await self.follow()
+
+    async def follow(self) -> None:
+        """Accept, then write each text the hub offers until the task ends."""
+        hub = get_hub()
+        await self.accept()
+        hub.sockets[self.owner or ""] = hub.sockets.get(self.owner or "", 0) + 1
+        self.watching = True
+        self.writer = asyncio.create_task(self.write_latest())
+        try:
+            await hub.watch(self.task_id, self)
+        except (*LOST_ERRORS, TimeoutError):
+            self.lost()
+
+    def offer(self, text: str, *, state: str, final: bool) -> None:
+        """A newer text of the task: it replaces an unwritten one of the same state."""
+        if self.closing:
+            return
+        if self.pending and self.pending[-1][1] == state:
+            self.pending[-1] = (text, state, final)
+        else:
+            self.pending.append((text, state, final))
+        self.ready.set()
+
+    def lost(self) -> None:
+        """Redis went away: close with 4503; the page shows its banner and reconnects."""
+        if not self.closing:
+            self.closing = True
+            self.pending.clear()
+            self.ready.set()
+
+    async def write_latest(self) -> None:
+        while True:
+            await self.ready.wait()
+            self.ready.clear()
+            if self.closing and not self.pending:  # lost
+                await self.close(code=CLOSE_SOURCE_LOST)
+                return
+            while self.pending:
+                text, _state, final = self.pending.popleft()
+                await self.send(text_data=text)
+                if final:
+                    self.closing = True
+                    await self.close()
+                    return
+
+    async def disconnect(self, code: int) -> None:
+        if not self.watching:
+            return
+        self.watching = False
+        hub = get_hub()
+        hub.sockets[self.owner or ""] -= 1
+        if not hub.sockets[self.owner or ""]:
+            del hub.sockets[self.owner or ""]
+        self.writer.cancel()
+        await hub.unwatch(self.task_id, self)
+
+    async def send_from_history(self, *, is_staff: bool) -> None:
+        """Redis has no snapshot: a finished task's comes from the history, then close."""
+        snapshot = await database_sync_to_async(services.snapshot)(
+            task_id=self.task_id, owner=self.owner, is_staff=is_staff
+        )
+        if snapshot is None:
+            await self.refuse(CLOSE_NOT_FOUND)
+            return
+        await self.accept()
+        await self.send_json(snapshot)
+        await self.close()
+
+    async def send_json(self, content: Any) -> None:
+        await self.send(text_data=json.dumps(content))
+
+    async def refuse(self, code: int) -> None:
+        """Accept only to close with an explicit code; no snapshot is ever sent."""
+        await self.accept()
+        await self.close(code=code)
+
+    @database_sync_to_async
+    def reader(self) -> tuple[str | None, bool]:
+        user = self.scope.get("user")
+        session = self.scope.get("session")
+        owner = owners.existing_owner(user=user, session=session)
+        return owner, bool(user is not None and user.is_staff)
+
+
+class NotFoundConsumer(WebsocketConsumer):
+    """Any other WebSocket path: the handshake is denied (HTTP 403)."""
+
+    def connect(self) -> None:
+        self.close()
