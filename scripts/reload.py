@@ -30,18 +30,23 @@ def programs_for(paths: set[str]) -> list[str]:
     return []
 
 
+# Folders whose files never run in the stack (or change while it runs by itself).
+IGNORED = {".git", ".venv", "__pycache__", "node_modules", "run", "logs", "tests", "bench", "docs"}
+
+
 def watched(change: watchfiles.Change, path: str) -> bool:
-    return path.endswith(CODE + TEMPLATES) and "__pycache__" not in path
+    """A code or template file of the project, wherever it is: an app or package added
+    while the stack runs is watched from its first file on."""
+    parts = Path(path).relative_to(ROOT).parts
+    return path.endswith(CODE + TEMPLATES) and not IGNORED.intersection(parts)
 
 
 def main() -> None:
     config = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "deploy" / "supervisord-dev.conf")
-    packages = [p for p in sorted(ROOT.iterdir()) if (p / "__init__.py").exists()]
-    packages = [p for p in packages if p.name != "tests"]
     supervisorctl = str(Path(sys.executable).parent / "supervisorctl")
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        for changes in watchfiles.watch(*packages, watch_filter=watched):
+        for changes in watchfiles.watch(ROOT, watch_filter=watched):
             paths = {path for _, path in changes}
             programs = programs_for(paths)
             if not programs:

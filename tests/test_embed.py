@@ -27,7 +27,7 @@ def test_the_template_tags_bar_follows_its_task_to_the_end(
             return response.json();
         }"""
     )
-    html = Template("{% load progress %}{% progress_bar task_id %}").render(
+    html = Template("{% load live_progress %}{% progress_bar task_id %}").render(
         Context({"task_id": started["task_id"]})
     )
     page.evaluate(
@@ -35,7 +35,7 @@ def test_the_template_tags_bar_follows_its_task_to_the_end(
         " box.innerHTML = html; document.body.prepend(box); }",
         html,
     )
-    page.add_script_tag(url="/static/progress/embed.js", type="module")
+    page.add_script_tag(url="/static/live_progress/embed.js", type="module")
 
     embedded = page.locator("#embedded .progress-embed")
     bar = embedded.locator("[role=progressbar]")

@@ -234,13 +234,13 @@ def test_the_progress_bar_tag_follows_a_task_on_any_page(
 ) -> None:
     page.goto(live_server_url + "/")
     task_id = start_long_task(page, steps=20, delay=0.1).get_attribute("data-task-id")
-    html = Template("{% load progress %}{% progress_bar task_id %}").render(
+    html = Template("{% load live_progress %}{% progress_bar task_id %}").render(
         Context({"task_id": task_id})
     )
     # Another page of the same site, the tag's markup in it, embed.js as the tag loads it.
     page.goto(live_server_url + "/accounts/login/")
     page.evaluate("html => { document.body.innerHTML = html; }", html)
-    page.add_script_tag(url="/static/progress/embed.js", type="module")
+    page.add_script_tag(url="/static/live_progress/embed.js", type="module")
     embed = page.locator(f'[data-progress-task="{task_id}"]')
     expect(embed).to_have_attribute("data-state", "SUCCESS", timeout=30_000)
     expect(embed.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")

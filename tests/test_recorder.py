@@ -9,6 +9,7 @@ import time
 import pytest
 import redis
 
+from live_progress.exceptions import TaskEnded
 from live_progress.models import TaskRun
 from live_progress.store import history, snapshots
 from live_progress.store.client import get_redis
@@ -160,7 +161,8 @@ def test_a_tasks_end_reaches_the_history_in_a_batch_and_never_goes_back() -> Non
     task_id = create_task(owner="session:batch")
     snapshots.record(task_id, state="PROGRESS", current=5, total=10)
     snapshots.record(task_id, state="SUCCESS", current=10, total=10, result={"n": 10})
-    snapshots.record(task_id, state="PROGRESS", current=6, total=10)  # refused: already ended
+    with pytest.raises(TaskEnded):
+        snapshots.record(task_id, state="PROGRESS", current=6, total=10)
     history.drain()
     run = TaskRun.objects.get(task_id=task_id)
     assert (run.state, run.result, run.owner, run.seq) == ("SUCCESS", {"n": 10}, "session:batch", 3)

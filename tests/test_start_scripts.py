@@ -292,7 +292,7 @@ async def test_start_dev_uses_a_redis_that_answers_and_sigterm_stops_everything(
     # A template restarts the web server alone (runserver runs with --noreload).
     worker_pid = worker_process(stack).pid
     web_pid = program_pid(stack, "web")
-    template = next((clone / "progress" / "templates").rglob("*.html"))
+    template = next((clone / "packages" / "django-live-progress" / "src").rglob("*.html"))
     os.utime(template)
     wait_for(lambda: program_pid(stack, "web") not in (web_pid, 0), timeout=90, what="a new web")
     assert f"{template.relative_to(clone)} changed: restarting the web server" in stack.proc.log()
@@ -384,7 +384,7 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
 
     web = f"http://127.0.0.1:{env['DJANGO_PORT']}"
     page = httpx.get(web + "/").text  # DEBUG off: hashed static files, served by WhiteNoise
-    script_url = re.search(r'src="(/static/progress/progress\.[0-9a-f]{12}\.js)"', page)
+    script_url = re.search(r'src="(/static/live_progress/progress\.[0-9a-f]{12}\.js)"', page)
     assert script_url and httpx.get(web + script_url[1]).status_code == 200
     assert httpx.get(web + "/no-such-page/").status_code == 404
     assert "Traceback" not in httpx.get(web + "/no-such-page/").text

@@ -251,13 +251,13 @@ def test_login_and_logout_pages_exist_and_the_page_links_them(client: Client) ->
 
 def test_the_progress_bar_tag_renders_an_accessible_bar() -> None:
     task_id = str(uuid.uuid4())
-    html = Template("{% load progress %}{% progress_bar task_id %}").render(
+    html = Template("{% load live_progress %}{% progress_bar task_id %}").render(
         Context({"task_id": task_id})
     )
     assert f'data-progress-task="{task_id}"' in html
     assert 'role="progressbar"' in html and 'aria-valuenow="0"' in html
     assert 'aria-valuemin="0"' in html and 'aria-valuemax="100"' in html
-    assert "progress/embed.js" in html
+    assert "live_progress/embed.js" in html
 
 
 def test_health_reports_redis_and_workers(client: Client) -> None:
