@@ -9,6 +9,7 @@ Imports nothing but watchfiles, so that this process stays small.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -35,10 +36,23 @@ IGNORED = {".git", ".venv", "__pycache__", "node_modules", "run", "logs", "tests
 
 
 def watched(change: watchfiles.Change, path: str) -> bool:
-    """A code or template file of the project, wherever it is: an app or package added
-    while the stack runs is watched from its first file on."""
-    parts = Path(path).relative_to(ROOT).parts
-    return path.endswith(CODE + TEMPLATES) and not IGNORED.intersection(parts)
+    """A code or template file of the project, wherever it is, or a folder just made: an
+    app or package added while the stack runs is watched from its first file on."""
+    if IGNORED.intersection(Path(path).relative_to(ROOT).parts):
+        return False
+    # The files written into a new folder at once (`manage.py startapp`) come before the
+    # watch on it does: the folder's own event stands for them (files_in).
+    return path.endswith(CODE + TEMPLATES) or (
+        change == watchfiles.Change.added and os.path.isdir(path)
+    )
+
+
+def files_in(paths: set[str]) -> set[str]:
+    """The changed files, a new folder replaced by the code and template files in it."""
+    files = {path for path in paths if not os.path.isdir(path)}
+    for folder in paths - files:
+        files.update(str(p) for p in Path(folder).rglob("*") if p.name.endswith(CODE + TEMPLATES))
+    return files
 
 
 def main() -> None:
@@ -47,7 +61,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         for changes in watchfiles.watch(ROOT, watch_filter=watched):
-            paths = {path for _, path in changes}
+            paths = files_in({path for _, path in changes})
             programs = programs_for(paths)
             if not programs:
                 continue
