@@ -16,9 +16,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from diagnostics.limits import raise_open_files_limit  # noqa: E402
 from live_progress.routing import websocket_urlpatterns  # noqa: E402
-from live_progress.web.origins import OriginValidator  # noqa: E402
+
+# One file descriptor per socket: the soft limit up to the hard one, a warning if too low.
+raise_open_files_limit(getattr(settings, "DJANGO_WEB_MAX_SOCKETS", 10_000))
 
 # What start-up made lives as long as the process: keep it out of the cyclic collector,
 # whose full passes over it (some 150-200 ms, collecting nothing) held every socket's
@@ -29,8 +33,8 @@ gc.set_threshold(50_000, 20, 100)
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # The Origin must match scheme, host and port (Channels' own validator checks
-        # only the host): see progress/origins.py.
-        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Channels' usual composition; the routes check the Origin (scheme, host and port)
+        # themselves: see live_progress/web/origins.py.
+        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )

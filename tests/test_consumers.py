@@ -102,7 +102,8 @@ async def test_an_older_message_is_dropped() -> None:
     newer = await publish(task_id, state="PROGRESS", current=60, total=100)
     assert (await comm.receive_json_from(timeout=5))["seq"] == newer["seq"]
     stale = {**newer, "seq": newer["seq"] - 1, "current": 10, "percent": 10}
-    await sync_to_async(get_redis().publish)(snapshots.events_channel(task_id), json.dumps(stale))
+    event = f"{stale['seq']} {stale['state']} {json.dumps(stale)}"
+    await sync_to_async(get_redis().publish)(snapshots.events_channel(task_id), event)
     await publish(task_id, state="SUCCESS", current=100, total=100)
     seen = []
     while (output := await comm.receive_output(timeout=5))["type"] != "websocket.close":

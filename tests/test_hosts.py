@@ -26,6 +26,7 @@ import httpx
 import pytest
 import redis
 
+from live_progress.store.workers import WORKERS_KEY
 from tests.support.live import Watch, cookie_header, last_state, start_task
 from tests.support.netns import Network, NetworkUnavailable
 from tests.support.processes import (
@@ -132,7 +133,7 @@ class Cluster:
         client = self._redis()
         try:
             now = client.time()[0]
-            names = client.zrangebyscore("starter:workers", now - 2, "+inf")
+            names = client.zrangebyscore(WORKERS_KEY, now - 2, "+inf")
         finally:
             client.close()
         return {str(name).split("@")[0] for name in names}

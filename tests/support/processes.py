@@ -24,6 +24,8 @@ from typing import Any
 
 import redis
 
+from live_progress.store.workers import WORKERS_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -226,7 +228,7 @@ def start_worker(
     def online() -> bool:
         if not proc.alive():
             raise RuntimeError(f"worker exited:\n{proc.log()[-3000:]}")
-        members = client.zrange("starter:workers", 0, -1)
+        members = client.zrange(WORKERS_KEY, 0, -1)
         return any(str(member).startswith(node) for member in members)
 
     try:

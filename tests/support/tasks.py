@@ -55,7 +55,10 @@ class Published:
         while time.monotonic() < deadline:
             message = self.pubsub.get_message(timeout=0.5)
             if message is not None:
-                return dict(json.loads(message["data"]))
+                seq, state, text = snapshots.split_event(message["data"])
+                snapshot = dict(json.loads(text))
+                assert (snapshot["seq"], snapshot["state"]) == (seq, state)
+                return snapshot
         raise AssertionError(f"nothing published within {timeout} s")
 
     def close(self) -> None:

@@ -2,37 +2,36 @@
 
 Redis holds the live snapshot; this table outlives it (expired, flushed, lost), so
 finished work is never forgotten. A task started through the API gets its row in the
-request that starts it. Everything else (a task's end, a task first heard of through
-`progress.set`) is pushed on a Redis list by the same script that stores the change,
-and written here in batches by `drain`: by a thread of each worker, every second, and
-by every read of the history, so a reader never misses a record. No task waits for
-the database, and a database error loses nothing (the batch goes back on the list).
+request that starts it (or, when the database refuses it then, through the history
+list). Everything else (a task's end, a task first heard of through `progress.set`) is
+pushed on a Redis list by the same script that stores the change, and written here in
+batches by `drain` (store/drain.py): by a thread of each worker, every second, and by
+every read of the history, so a reader never misses a record. No task waits for the
+database, and a database error loses nothing.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from celery import signals
-from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.db.models import Field, QuerySet
+from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from live_progress.conf import conf
 from live_progress.models import TaskRun
-from live_progress.store import snapshots
+from live_progress.store import rows, snapshots
 from live_progress.store.client import get_redis
+from live_progress.store.drain import dead_letters as dead_letters
+from live_progress.store.drain import drain as drain
+from live_progress.store.drain import drain_quietly, push
+from live_progress.store.drain import waiting as waiting
 from live_progress.store.snapshot import SUCCESS, TERMINAL_STATES, Snapshot, Stored, percent_of
 
 logger = logging.getLogger(__name__)
-
-
-def _when(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def summarize(kwargs: dict[str, Any] | None) -> str:
@@ -43,156 +42,26 @@ def summarize(kwargs: dict[str, Any] | None) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _fields(stored: Stored) -> dict[str, Any]:
-    return {
-        "owner": stored.get("owner") or "",
-        "name": stored.get("name") or "",
-        "state": stored["state"],
-        "current": stored.get("current") or 0,
-        "total": stored.get("total") or 0,
-        "message": (stored.get("message") or "")[:500],
-        "result": stored.get("result"),
-        "error": stored.get("error") or "",
-        "children": stored.get("children"),
-        "seq": stored.get("seq") or 0,
-        "started_at": _when(stored.get("started_at")),
-        "finished_at": _when(stored.get("finished_at")),
-    }
-
-
 def created(stored: Stored, *, kwargs: dict[str, Any] | None = None) -> None:
-    """Record a task that was just created (queued through the API, or first heard of)."""
-    try:
-        TaskRun.objects.update_or_create(
-            task_id=stored["task_id"],
-            defaults=_fields(stored),
-            create_defaults={
-                **_fields(stored),
-                "kwargs_summary": summarize(kwargs),
-                "created_at": _created_at(stored),
-            },
-        )
-    except DatabaseError:
-        logger.warning("could not record task %s in the history", stored["task_id"], exc_info=True)
+    """Record a task that was just created (queued through the API, or first heard of).
 
-
-DRAIN_BATCH = 500
-DRAIN_EVERY = 1.0
-
-
-def drain(*, limit: int = DRAIN_BATCH) -> int:
-    """Write up to `limit` waiting records to the database (one query each way); how many."""
-    client = get_redis()
-    raw: list[str] = client.lpop(snapshots.history_key(), limit) or []  # type: ignore[assignment]
-    if not raw:
-        return 0
-    latest: dict[str, Stored] = {}
-    for text in raw:  # several records of one task: the newest (by seq) wins
-        record = json.loads(text)
-        seen = latest.get(record["task_id"])
-        if seen is None or record.get("seq", 0) >= seen.get("seq", 0):
-            latest[record["task_id"]] = record
+    When the database refuses the row now (locked, away), its record goes on the history
+    list instead, and the next drain writes it.
+    """
+    record = {**stored, "kwargs_summary": summarize(kwargs)}
     try:
         with transaction.atomic():
-            _write(latest)
-    except DatabaseError:
-        logger.warning("could not write %d history records; kept for later", len(raw))
-        client.lpush(snapshots.history_key(), *reversed(raw))
-        raise
-    return len(raw)
-
-
-def _write(records: dict[str, Stored]) -> None:
-    """Insert or update the rows of these records (a row never goes back to an older seq).
-
-    Three statements whatever the batch: which rows exist, one UPDATE run for all of
-    them (plain `executemany`: the ORM's bulk_update builds a CASE per field and row,
-    which cost a worker a fifth of its time), and one INSERT for the others.
-    """
-    existing = set(
-        TaskRun.objects.filter(task_id__in=list(records)).values_list("task_id", flat=True)
-    )
-    new = [
-        TaskRun(task_id=task_id, created_at=_created_at(record), **_fields(record))
-        for task_id, record in records.items()
-        if task_id not in existing
-    ]
-    updates = [
-        (record, _fields(record)) for task_id, record in records.items() if task_id in existing
-    ]
-    if updates:
-        names = list(updates[0][1])
-        columns = [cast("Field[Any, Any]", TaskRun._meta.get_field(name)) for name in names]
-        quote = connection.ops.quote_name
-        sql = (
-            f"UPDATE {quote(TaskRun._meta.db_table)} SET "
-            + ", ".join(f"{quote(str(column.column))} = %s" for column in columns)
-            + f" WHERE {quote('task_id')} = %s AND {quote('seq')} <= %s"
+            rows.upsert({stored["task_id"]: record})
+    except Exception:
+        logger.warning(
+            "could not record task %s in the history now; it waits in Redis",
+            stored["task_id"],
+            exc_info=True,
         )
-        rows = [
-            [
-                *(column.get_db_prep_save(fields[column.name], connection) for column in columns),
-                record["task_id"],
-                fields["seq"],
-            ]
-            for record, fields in updates
-        ]
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
-    TaskRun.objects.bulk_create(new, ignore_conflicts=True)
-
-
-class Drainer:
-    """The thread of a worker's main process that writes the history every second."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="progress-history", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(DRAIN_EVERY):
-            self.drain_all()
-        self.drain_all()  # what is left at shutdown
-
-    @staticmethod
-    def drain_all() -> None:
         try:
-            while drain() == DRAIN_BATCH:
-                pass
-        except Exception:  # Redis or the database away: the records wait on the list
-            logger.debug("history drain failed", exc_info=True)
-        finally:
-            close_old_connections()
-
-
-_drainer: Drainer | None = None
-
-
-@signals.worker_ready.connect
-def start_drainer(**_: Any) -> None:
-    global _drainer
-    _drainer = Drainer()
-    _drainer.start()
-
-
-@signals.worker_shutting_down.connect
-def stop_drainer(**_: Any) -> None:
-    if _drainer is not None:
-        _drainer.stop()
-
-
-def _created_at(stored: Stored) -> datetime:
-    created = stored.get("created")
-    if created:
-        return datetime.fromtimestamp(created, tz=timezone.get_current_timezone())
-    return _when(stored.get("started_at")) or timezone.now()
+            push(record)
+        except Exception:  # Redis away too: the task's end still brings its row
+            logger.error("task %s is not in the history yet", stored["task_id"], exc_info=True)
 
 
 def snapshot_of(run: TaskRun) -> Snapshot:
@@ -223,27 +92,39 @@ def _iso(value: datetime | None) -> str | None:
 
 def find(task_id: str) -> TaskRun | None:
     """The history row of a task, if it has one (waiting records written first)."""
-    _drain_quietly()
+    drain_quietly()
     return TaskRun.objects.filter(task_id=task_id).first()
 
 
 def runs(*, owner: str | None) -> QuerySet[TaskRun]:
     """A reader's tasks, newest first (`owner=None`: everyone's, for staff)."""
-    _drain_quietly()
+    drain_quietly()
     queryset = TaskRun.objects.all()
     return queryset if owner is None else queryset.filter(owner=owner)
 
 
-def _drain_quietly() -> None:
-    try:
-        drain()
-    except Exception:  # the read goes on with what the database has
-        logger.warning("could not write waiting history records", exc_info=True)
+def unwritten(*, owner: str | None, since: float | None, listed: set[str]) -> list[Stored]:
+    """The reader's tasks that Redis has and the history has no row of yet (its write at
+    start failed, and the database refused it since), newest first.
+
+    `owner=None`: everyone's unfinished tasks. `since`: only tasks created at or after
+    this epoch (newer than a page's oldest row), `listed` (that page's ids) left out: one
+    Redis round trip is the whole cost when nothing is missing.
+    """
+    index = snapshots.UNFINISHED_KEY if owner is None else snapshots.owner_key(owner)
+    low: float | str = "-inf" if since is None else since
+    found = get_redis().zrevrangebyscore(index, "+inf", low, start=0, num=50)
+    ids = [str(i) for i in found if str(i) not in listed]
+    if not ids:
+        return []
+    written = set(TaskRun.objects.filter(task_id__in=ids).values_list("task_id", flat=True))
+    live = snapshots.read_many([i for i in ids if i not in written])
+    return [stored for stored in live.values() if owner is None or stored.get("owner") == owner]
 
 
 def reassign(*, old_owner: str, new_owner: str) -> int:
     """Give `old_owner`'s rows to `new_owner` (a session's tasks after its login)."""
-    _drain_quietly()  # a task that ended a moment ago is moved too
+    drain_quietly()  # a task that ended a moment ago is moved too
     return TaskRun.objects.filter(owner=old_owner).update(owner=new_owner)
 
 

@@ -27,8 +27,9 @@ local function terminal(state)
 end
 """
 
-# Publishes a snapshot's public fields as one JSON text on its task's channel. The stored
-# values are JSON already, so the text is written by joining them: no encoding at all.
+# Publishes a snapshot's public fields as one JSON text on its task's channel, after its
+# seq and state ('12 PROGRESS {...}'). The stored values are JSON already, so the text is
+# written by joining them: no encoding here, and no decoding in the web process.
 PUBLISH_LUA = (
     "local PUBLISHED = {"
     + ", ".join(f"'{field}'" for field in PUBLISHED_FIELDS)
@@ -39,9 +40,15 @@ local function publish(key, task_id)
   for i, field in ipairs(PUBLISHED) do
     parts[i] = '"' .. field .. '":' .. (values[i] or 'null')
   end
+  -- '<seq> <state> <json>': a subscriber learns the order and state without parsing.
+  local head = values["""
+    + str(PUBLISHED_FIELDS.index("seq") + 1)
+    + """] .. ' ' .. string.sub(values["""
+    + str(PUBLISHED_FIELDS.index("state") + 1)
+    + """], 2, -2) .. ' '
   redis.call('PUBLISH', '"""
     + EVENTS_PREFIX
-    + """' .. task_id, '{' .. table.concat(parts, ',') .. '}')
+    + """' .. task_id, head .. '{' .. table.concat(parts, ',') .. '}')
 end
 
 -- A task created here or ended: its record goes on the history list (KEYS[3]), which a
@@ -272,4 +279,34 @@ if #moved > 0 then
   redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
 return moved
+"""
+
+# Taking a batch of history records to write (see `store/drain.py`). KEYS[1] the history
+# list, KEYS[2] the leases (batch name -> Redis time after which it counts as abandoned),
+# KEYS[3] the batches being written (batch name -> their records, one per line); ARGV[1]
+# this batch's name, ARGV[2] how many records at most, ARGV[3] the lease in seconds.
+# First the batches of drainers that died (lease over, never acknowledged) go back to the
+# head of the list, then up to ARGV[2] records move from the list into this batch: a record
+# leaves Redis only when its drainer acknowledges the batch after the database commit.
+TAKE_HISTORY = """
+local now = tonumber(redis.call('TIME')[1])
+local leases = redis.call('HGETALL', KEYS[2])
+for i = 1, #leases, 2 do
+  if tonumber(leases[i + 1]) < now then
+    local batch = redis.call('HGET', KEYS[3], leases[i])
+    if batch then
+      local records = {}
+      for record in string.gmatch(batch, '[^\\n]+') do table.insert(records, record) end
+      for j = #records, 1, -1 do redis.call('LPUSH', KEYS[1], records[j]) end
+    end
+    redis.call('HDEL', KEYS[3], leases[i])
+    redis.call('HDEL', KEYS[2], leases[i])
+  end
+end
+local records = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+if #records == 0 then return records end
+redis.call('LTRIM', KEYS[1], #records, -1)
+redis.call('HSET', KEYS[3], ARGV[1], table.concat(records, '\\n'))
+redis.call('HSET', KEYS[2], ARGV[1], now + tonumber(ARGV[3]))
+return records
 """

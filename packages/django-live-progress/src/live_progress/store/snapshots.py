@@ -53,6 +53,12 @@ def events_channel(task_id: str) -> str:
     return f"{EVENTS_PREFIX}{task_id}"
 
 
+def split_event(data: str) -> tuple[int, str, str]:
+    """A published message's (seq, state, JSON text of the public fields)."""
+    seq, state, text = data.split(" ", 2)
+    return int(seq), state, text
+
+
 def history_key() -> str:
     """The list of task records waiting to be written to this project's database.
 

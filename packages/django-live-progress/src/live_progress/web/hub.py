@@ -1,8 +1,8 @@
 """The web process's hub: one Redis subscription per watched task, one fan-out per message.
 
 Every change of a task is published on its Redis channel (see `snapshots.EVENTS_PREFIX`).
-Each web process subscribes once per task its sockets watch, decodes each message
-once, adds the live fields (workers online, queue position) once, encodes the result
+Each web process subscribes once per task its sockets watch, joins each message's text
+(as the store's script wrote it) with the live fields (workers online, queue position)
 once, and hands the same text to every socket watching that task. A socket that falls
 behind gets the latest text when it is ready (latest wins, never a backlog), though
 never at the cost of a change of state (RETRY, say, is not skipped); a terminal state
@@ -55,21 +55,39 @@ class Watcher(Protocol):
 
 @dataclass
 class Watched:
-    """One task that sockets of this process watch: its latest snapshot and text."""
+    """One task that sockets of this process watch: its latest published text and state.
 
-    stored: dict[str, Any]
+    A published message arrives as text and goes out as text: the live fields are joined
+    to it, and it is decoded only when the live fields of the task are read (at most
+    once per LIVE_PERIOD), not once per message.
+    """
+
+    stored: dict[str, Any] = field(default_factory=dict)  # the last full read
+    seq: int = 0
+    state: str = ""
+    published: str = ""  # the public fields' JSON text of `seq`
     watchers: set[Watcher] = field(default_factory=set)
     live: dict[str, Any] = field(default_factory=dict)
     text: str = ""
 
     @property
     def final(self) -> bool:
-        return self.stored.get("state") in TERMINAL_STATES
+        return self.state in TERMINAL_STATES
+
+    def current(self) -> dict[str, Any]:
+        """The stored snapshot as of the latest message (decoded here, for the live fields)."""
+        if self.published and self.seq != self.stored.get("seq"):
+            self.stored = {**self.stored, **json.loads(self.published)}
+        return self.stored
 
     def compose(self) -> str:
-        """The text every watcher gets: the snapshot and its live fields, encoded once."""
-        public = {name: self.stored.get(name) for name in snapshots.PUBLISHED_FIELDS}
-        self.text = json.dumps({**public, **self.live})
+        """The text every watcher gets: the published text and the live fields, joined."""
+        if "message" in self.live:  # it replaces the published message: one key, not two
+            self.text = json.dumps({**json.loads(self.published), **self.live})
+        elif self.live:
+            self.text = f"{self.published[:-1]},{json.dumps(self.live)[1:]}"
+        else:
+            self.text = self.published
         return self.text
 
 
@@ -111,19 +129,19 @@ class Hub:
         self._start()
         watched = self.tasks.get(task_id)
         if watched is None:
-            watched = self.tasks[task_id] = Watched(stored={})
+            watched = self.tasks[task_id] = Watched()
             await self._subscribe(task_id)
             # Read after the subscription is confirmed: nothing published between the two
             # is missed (an older or equal seq is dropped).
             stored = await self.read(task_id)
             if stored is not None:
-                self._update(task_id, dict(stored))
-            if not watched.live and not watched.final:
+                self._update_from_read(task_id, dict(stored))
+            if not watched.live and not watched.final and watched.published:
                 watched.live = await asyncio.to_thread(live_fields, self._for_live(watched))
                 watched.compose()
         watched.watchers.add(watcher)
         if watched.text:
-            watcher.offer(watched.text, state=watched.stored["state"], final=watched.final)
+            watcher.offer(watched.text, state=watched.state, final=watched.final)
 
     async def unwatch(self, task_id: str, watcher: Watcher) -> None:
         """The socket is gone; the last one of a task ends its subscription."""
@@ -180,24 +198,32 @@ class Hub:
             return
         task_id = channel.removeprefix(snapshots.EVENTS_PREFIX)
         if task_id in self.tasks:
-            self._update(task_id, json.loads(message["data"]))
+            self._update(task_id, *snapshots.split_event(message["data"]))
 
-    def _update(self, task_id: str, snapshot: dict[str, Any]) -> None:
-        """A newer snapshot (by seq) replaces the old one and goes to every watcher."""
+    def _update_from_read(self, task_id: str, stored: dict[str, Any]) -> None:
+        """A full read (on connect, after Redis came back): its public fields as one text."""
+        public = {name: stored.get(name) for name in snapshots.PUBLISHED_FIELDS}
         watched = self.tasks.get(task_id)
-        if watched is None or snapshot.get("seq", 0) <= watched.stored.get("seq", 0):
+        if watched is not None and int(stored.get("seq") or 0) > watched.seq:
+            watched.stored = stored
+        self._update(task_id, int(stored.get("seq") or 0), stored["state"], json.dumps(public))
+
+    def _update(self, task_id: str, seq: int, state: str, published: str) -> None:
+        """A newer text (by seq) replaces the old one and goes to every watcher."""
+        watched = self.tasks.get(task_id)
+        if watched is None or seq <= watched.seq:
             return
-        left_queue = watched.stored.get("state") == PENDING and snapshot["state"] != PENDING
-        watched.stored = {**watched.stored, **snapshot}
+        left_queue = watched.state == PENDING and state != PENDING
+        watched.seq, watched.state, watched.published = seq, state, published
         if left_queue or watched.final:  # no more queue position or "why it waits"
             online = watched.live.get("workers_online", self._workers_online)
             watched.live = {"workers_online": online, "queue_position": None}
-        elif snapshot["state"] != PENDING:  # it moved: a "no progress for…" no longer holds
+        elif state != PENDING:  # it moved: a "no progress for…" no longer holds
             watched.live.pop("message", None)
         self._send(watched)
 
     def _send(self, watched: Watched) -> None:
-        text, state, final = watched.compose(), watched.stored["state"], watched.final
+        text, state, final = watched.compose(), watched.state, watched.final
         for watcher in list(watched.watchers):
             watcher.offer(text, state=state, final=final)
 
@@ -211,7 +237,7 @@ class Hub:
             unfinished = {
                 task_id: self._for_live(watched)
                 for task_id, watched in self.tasks.items()
-                if watched.stored and not watched.final
+                if watched.published and not watched.final
             }
             try:
                 online, live_of = await asyncio.to_thread(self._live_of, unfinished)
@@ -220,7 +246,7 @@ class Hub:
                 continue
             self._workers_online = online
             for task_id, watched in list(self.tasks.items()):
-                if not watched.stored or watched.final:
+                if not watched.published or watched.final:
                     continue
                 live = live_of.get(task_id) or {"workers_online": online, "queue_position": None}
                 if live != watched.live:
@@ -234,7 +260,7 @@ class Hub:
 
     @staticmethod
     def _for_live(watched: Watched) -> Stored:
-        return watched.stored  # type: ignore[return-value]
+        return watched.current()  # type: ignore[return-value]
 
     # --- Redis lost and back ------------------------------------------------------------
     async def _recover(self, error: BaseException) -> None:
@@ -251,7 +277,7 @@ class Hub:
                 for task_id in list(self.tasks):
                     stored = await self.read(task_id)
                     if stored is not None:
-                        self._update(task_id, dict(stored))
+                        self._update_from_read(task_id, dict(stored))
                 return
             except LOST_ERRORS:
                 await asyncio.sleep(0.5)

@@ -38,11 +38,19 @@ def _header(scope: dict[str, Any], name: bytes) -> str:
     return ""
 
 
+def _allowed_hosts() -> list[str]:
+    """ALLOWED_HOSTS as Django reads it for HTTP: under DEBUG, an empty list means local."""
+    hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not hosts:
+        hosts = [".localhost", "127.0.0.1", "[::1]"]  # as django.http.HttpRequest.get_host
+    return hosts
+
+
 def _own_origin(scope: dict[str, Any]) -> tuple[str, str, int] | None:
     """The origin the page would have if it came from this server (its Host header)."""
     host = _header(scope, b"host")
     domain, _port = split_domain_port(host)
-    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+    if not domain or not validate_host(domain, _allowed_hosts()):
         return None
     secure = scope.get("scheme") == "wss"
     proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)

@@ -27,6 +27,7 @@ from live_progress.store.snapshot import (
     TERMINAL_STATES,
     Child,
     Snapshot,
+    Stored,
     is_valid_task_id,
 )
 from live_progress.tracking import Tracking, headers
@@ -188,15 +189,23 @@ def snapshot(*, task_id: str, owner: str | None, is_staff: bool) -> Snapshot | N
         return None
     stored = snapshots.read(task_id=task_id)
     if stored is not None:
-        return (
-            with_live_fields(stored)
-            if owners.may_read(stored, owner=owner, is_staff=is_staff)
-            else None
-        )
+        readable = owners.may_read(stored, owner=owner, is_staff=is_staff)
+        if readable or _owned_by_history(stored, owner=owner):
+            return with_live_fields(stored)
+        return None
     run = history.find(task_id)
     if run is None or not owners.may_read({"owner": run.owner}, owner=owner, is_staff=is_staff):
         return None
     return history.snapshot_of(run)
+
+
+def _owned_by_history(stored: Stored, *, owner: str | None) -> bool:
+    """A snapshot made again with no owner (Redis lost it mid-task) is still its owner's:
+    the history row, written when the task started, says whose it is."""
+    if stored.get("owner") or not owner:
+        return False
+    run = history.find(stored["task_id"])
+    return run is not None and run.owner == owner
 
 
 def task_list(*, owner: str | None, is_staff: bool, everyone: bool, page: int) -> dict[str, Any]:
@@ -215,11 +224,22 @@ def task_list(*, owner: str | None, is_staff: bool, everyone: bool, page: int) -
         with_live_fields(live[run.task_id]) if run.task_id in live else history.snapshot_of(run)
         for run in rows
     ]
+    unwritten: list[Stored] = []
+    if current.number == 1 and (owner or (everyone and is_staff)):
+        # Tasks whose row is not written yet (the database refused it at start) are the
+        # owner's from the moment they were started: Redis has them.
+        full = current.has_next() or len(rows) == conf.PROGRESS_PAGE_SIZE
+        unwritten = history.unwritten(
+            owner=None if everyone and is_staff else owner,
+            since=rows[-1].created_at.timestamp() if rows and full else None,
+            listed={run.task_id for run in rows},
+        )
+        tasks = [with_live_fields(stored) for stored in unwritten] + tasks
     return {
         "tasks": tasks,
         "page": current.number,
         "pages": paginator.num_pages,
-        "count": paginator.count,
+        "count": paginator.count + len(unwritten),
         "next_page": current.next_page_number() if current.has_next() else None,
     }
 
