@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Usage: ./start_all_services.sh [start|stop|status|restart|logs [NAME]|foreground]
-# Production-like stack under supervisord (deploy/supervisord.conf): DJANGO_WEB_PROCESSES Daphne
-# processes (default 1) sharing DJANGO_PORT, the Celery worker and beat, Flower on FLOWER_PORT,
-# and an embedded Redis when none answers at REDIS_URL. Production settings: DEBUG off,
-# DJANGO_SECRET_KEY required, static files served by WhiteNoise. `start` (the default) returns
-# once all is healthy; `foreground` keeps supervisord here (containers). Logs: logs/<name>.log.
+# Production-like stack under supervisord (deploy/supervisord.conf): DJANGO_WEB_PROCESSES web
+# processes (default 1; Daphne, or Uvicorn with DJANGO_ASGI_SERVER=uvicorn) sharing DJANGO_PORT,
+# the Celery worker and beat, Flower on FLOWER_PORT, an embedded Redis when none answers at
+# REDIS_URL. Production settings: DEBUG off, DJANGO_SECRET_KEY required, static files served
+# by WhiteNoise. `start` (the default) returns once all is healthy; `foreground` keeps
+# supervisord here (containers). Logs: logs/<name>.log.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,7 +13,7 @@ py=.venv/bin/python
 conf=deploy/supervisord.conf
 pidfile=run/supervisord.pid
 ready=0  # set once `start` saw the whole stack healthy
-usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,8s/^# \{0,1\}//p' "$0"; }
 
 running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 ctl() { .venv/bin/supervisorctl -c "$conf" "$@"; }

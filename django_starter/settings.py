@@ -268,6 +268,12 @@ PROGRESS_END_WRITE_RETRY_SECONDS = env.float("PROGRESS_END_WRITE_RETRY_SECONDS",
 STALLED_AFTER_SECONDS = env.float("STALLED_AFTER_SECONDS", default=120)
 # Open progress WebSockets one owner may have per web process (past it: close code 4429).
 PROGRESS_MAX_SOCKETS_PER_OWNER = env.int("PROGRESS_MAX_SOCKETS_PER_OWNER", default=20)
+# Open WebSockets one web process is sized for: at start it raises its open-files limit as
+# far as it may and warns (one line) when that stays below this (diagnostics/limits.py).
+DJANGO_WEB_MAX_SOCKETS = env.int("DJANGO_WEB_MAX_SOCKETS", default=10_000)
+# GET /metrics (Prometheus): answered in development and to loopback; in production also to
+# `Authorization: Bearer <METRICS_TOKEN>` when this is set (diagnostics/metrics.py).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # The tasks (or canvas factories) that POST /tasks/ and the page may start; the first is
 # the default. Each declares its arguments with a Django form (see live_progress/registry.py).
 PROGRESS_TASKS = env.list(

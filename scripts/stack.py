@@ -102,6 +102,41 @@ def web_processes(value: str | None = None) -> int:
     return count
 
 
+# What DJANGO_ASGI_SERVER may name: the command each web process runs on the socket that
+# supervisord binds and hands it as file descriptor 0 (deploy/supervisord.conf).
+ASGI_APPLICATION = "django_starter.asgi:application"
+WEB_SERVERS = {
+    "daphne": f"daphne --fd 0 {ASGI_APPLICATION}",
+    "uvicorn": (
+        "uvicorn --fd 0 --loop uvloop --ws websockets-sansio --ws-per-message-deflate false "
+        f"--lifespan off --no-access-log --no-proxy-headers {ASGI_APPLICATION}"
+    ),
+}
+# supervisord's minfds: the open-files limit it (and every process it starts) gets, capped
+# at the hard limit, which only root can raise (supervisord refuses to start below minfds).
+OPEN_FILES = 65536
+
+
+def web_server(value: str | None = None) -> str:
+    """DJANGO_ASGI_SERVER: `daphne` (the default) or `uvicorn`; the command it runs."""
+    value = (os.environ.get("DJANGO_ASGI_SERVER") if value is None else value) or "daphne"
+    command = WEB_SERVERS.get(value.strip().lower())
+    if command is None:
+        raise StackError(
+            f"DJANGO_ASGI_SERVER={value!r} is not a server this stack runs: use "
+            f"{' or '.join(WEB_SERVERS)} (the default is daphne), e.g. DJANGO_ASGI_SERVER=uvicorn"
+        )
+    return command
+
+
+def open_files(wanted: int = OPEN_FILES) -> int:
+    """The open-files limit to ask supervisord for: `wanted`, or the hard limit if lower."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+
+
 def plan(script: str, production: bool) -> dict[str, str]:
     """Decide what to start; fail before anything starts when a port or a secret is missing."""
     parts = urlsplit(REDIS_URL)
@@ -118,6 +153,7 @@ def plan(script: str, production: bool) -> dict[str, str]:
             "print(secrets.token_urlsafe(50))')"
         )
     processes = web_processes()
+    web_command = web_server() if production else ""
     bind = os.environ.get("DJANGO_BIND") or "127.0.0.1"
     if production and ":" in bind:
         raise StackError(
@@ -140,7 +176,10 @@ def plan(script: str, production: bool) -> dict[str, str]:
         "FLOWER_PORT": str(FLOWER_PORT),
         "REDIS_URL": REDIS_URL,
         "STARTER_EMBEDDED_REDIS": "true" if embedded else "false",
+        "STARTER_OPEN_FILES": str(open_files()),
     }
+    if production:
+        exports["STARTER_WEB_COMMAND"] = web_command
     if not production and not os.environ.get("FLOWER_BASIC_AUTH"):
         # Flower shows task arguments and can stop workers: a password even on loopback.
         password = secrets.token_urlsafe(12)
