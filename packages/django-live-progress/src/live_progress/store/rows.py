@@ -104,7 +104,10 @@ def upsert(records: dict[str, dict[str, Any]]) -> None:
     updates = [(task_id, values[task_id]) for task_id in records if task_id in existing]
     if updates:
         _update(updates)
-    TaskRun.objects.bulk_create(new, ignore_conflicts=True)
+    # No `ignore_conflicts`: SQLite's INSERT OR IGNORE would drop a row its CHECKs refuse
+    # without a word. A row another writer inserted meanwhile fails the batch, and the
+    # drain's second pass, row by row, updates it.
+    TaskRun.objects.bulk_create(new)
 
 
 def _update(updates: list[tuple[str, dict[str, Any]]]) -> None:
