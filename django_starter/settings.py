@@ -6,6 +6,7 @@ stack. See README.md, "Configuration", for the table.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "live_progress",
     "diagnostics",
     "django_starter",  # for its migration that schedules housekeeping
+    "axes",  # failed log-ins, and who is locked out (listed in the admin)
 ]
 
 MIDDLEWARE = [
@@ -61,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "diagnostics.middleware.RedisUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a refused log-in into the lockout page
 ]
 
 ROOT_URLCONF = "django_starter.urls"
@@ -102,6 +105,29 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Log in and out with Django's own views; both come back to the page.
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+
+# Password guessing is throttled by django-axes, on /accounts/login/ and the admin's log-in
+# alike: after AXES_FAILURE_LIMIT wrong passwords for one account from one address, that
+# account is refused from that address, right password included, until AXES_COOLOFF_MINUTES
+# have passed since the last attempt. A successful log-in forgets the earlier failures.
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out account
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+# What a lockout is counted by: each entry is one counter, "+" joins parameters into one
+# (AXES_LOCKOUT_PARAMETERS=ip_address,username counts each alone, and locks on either).
+AXES_LOCKOUT_PARAMETERS = [
+    entry.split("+") if "+" in entry else entry
+    for entry in env.list("AXES_LOCKOUT_PARAMETERS", default=["username+ip_address"])
+]
+AXES_RESET_ON_SUCCESS = True
+# The same client address as the task limits (the proxy's X-Forwarded-For when trusted).
+AXES_CLIENT_IP_CALLABLE = "live_progress.web.services.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"  # answered with status 429
+AXES_VERBOSE = False  # no banner line on every manage.py command
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
