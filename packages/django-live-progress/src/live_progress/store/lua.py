@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from live_progress.store.snapshot import LIVE_FIELDS, PUBLIC_FIELDS
+from live_progress.store.snapshot import LIVE_FIELDS, PUBLIC_FIELDS, TERMINAL_STATES
 
 EVENTS_PREFIX: Final = "progress:events:"
 # One sorted set per queue: the tracked tasks waiting in it, in the order they were sent.
@@ -21,11 +21,16 @@ PUBLISHED_FIELDS: Final = [field for field in PUBLIC_FIELDS if field not in LIVE
 # What the history keeps of a task: the published fields and its owner and creation time.
 RECORDED_FIELDS: Final = [*PUBLISHED_FIELDS, "owner", "created"]
 
-TERMINAL_LUA = """
+# The ended states, from the snapshot's table (as the hash stores them: JSON strings).
+TERMINAL_LUA = (
+    "local TERMINAL = {"
+    + ", ".join(f"['\"{state}\"'] = true" for state in sorted(TERMINAL_STATES))
+    + """}
 local function terminal(state)
-  return state == '"SUCCESS"' or state == '"FAILURE"' or state == '"REVOKED"'
+  return TERMINAL[state] == true
 end
 """
+)
 
 # Publishes a snapshot's public fields as one JSON text on its task's channel, after its
 # seq and state ('12 PROGRESS {...}'). The stored values are JSON already, so the text is

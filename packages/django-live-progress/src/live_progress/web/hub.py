@@ -45,6 +45,18 @@ POOL_SIZE = 16
 POOL_WAIT = 30.0
 
 
+@dataclass
+class Stats:
+    """What this process's sockets did since it started, for monitoring: read, never set."""
+
+    sockets: int = 0  # open sockets following a task
+    sent: int = 0  # texts written to them
+    skipped: int = 0  # texts a newer one replaced before a slow socket took them
+
+
+stats = Stats()
+
+
 class Watcher(Protocol):
     """A socket that shows one task: the hub offers it each new text of the task."""
 
@@ -255,7 +267,7 @@ class Hub:
 
     @staticmethod
     def _live_of(tasks: dict[str, Stored]) -> tuple[int | None, dict[str, dict[str, Any]]]:
-        """The hook's fields for each task (the hook keeps this cheap: see diagnostics.live)."""
+        """The live fields of each task (counts and positions are shared across the process)."""
         return workers_online(), {task_id: live_fields(stored) for task_id, stored in tasks.items()}
 
     @staticmethod
