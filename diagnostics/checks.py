@@ -20,7 +20,7 @@ import redis
 from celery import current_app
 from django.conf import settings
 
-from live_progress.store import snapshots
+from live_progress.store import drain, snapshots
 from live_progress.store.workers import worker_details
 
 from . import fixes
@@ -243,8 +243,34 @@ def check_beat(client: redis.Redis) -> Check:
     )
 
 
-def check_database() -> Check:
-    """Can we reach the database, and are all migrations applied."""
+def history_backlog(client: redis.Redis) -> dict[str, int | None]:
+    """The task history's records still in Redis: waiting for a worker to write them, and
+    set aside because the database refused them (their reasons are kept with them)."""
+    try:
+        return {
+            "waiting": int(client.llen(snapshots.history_key())),
+            "dead": int(client.llen(drain.dead_key())),
+        }
+    except redis.RedisError:
+        return {"waiting": None, "dead": None}
+
+
+def _history_words(backlog: dict[str, int | None]) -> str:
+    waiting, dead = backlog.get("waiting"), backlog.get("dead")
+    words = []
+    if waiting:
+        words.append(f"{waiting} history record(s) waiting to be written")
+    if dead:
+        words.append(
+            f"{dead} history record(s) refused by the database, kept with the reason "
+            f"in the Redis list {drain.dead_key()}"
+        )
+    return "; " + "; ".join(words) if words else ""
+
+
+def check_database(backlog: dict[str, int | None] | None = None) -> Check:
+    """Can we reach the database, are all migrations applied, and what of the task history
+    waits in Redis (`backlog`, see `history_backlog`)."""
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
@@ -262,11 +288,13 @@ def check_database() -> Check:
             {"reachable": False, "error": str(error)},
         )
     pending = [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
+    backlog = backlog or {"waiting": None, "dead": None}
     details = {
         "reachable": True,
         "vendor": connection.vendor,
         "migrations_pending": len(pending),
         "pending": pending,
+        "history": backlog,
     }
     if pending:
         return Check(
@@ -276,7 +304,8 @@ def check_database() -> Check:
             fixes.MIGRATE,
             details,
         )
-    return Check("database", OK, f"{where} reachable, no migrations pending", details=details)
+    summary = f"{where} reachable, no migrations pending{_history_words(backlog)}"
+    return Check("database", OK, summary, details=details)
 
 
 def check_tasks() -> Check:
@@ -310,12 +339,14 @@ def check_tasks() -> Check:
 def run_checks() -> list[Check]:
     """Every check, in the order the stack depends on them."""
     client = diagnostics_client()
+    backlog = None
     try:
         checks = [check_redis(client)]
         if checks[0].status == OK:
             workers = worker_details(client)
             checks += [check_workers(workers), check_queues(client, workers)]
             checks += [check_flower(), check_beat(client), check_tasks()]
+            backlog = history_backlog(client)
         else:
             skipped = "not checked: Redis does not answer"
             checks += [
@@ -328,7 +359,7 @@ def run_checks() -> list[Check]:
         client.close()
     if not broker_is_redis():
         checks.insert(1, check_broker())
-    return [*checks, check_database()]
+    return [*checks, check_database(backlog)]
 
 
 def health_report() -> dict[str, Any]:

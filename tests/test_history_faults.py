@@ -7,6 +7,8 @@ shell` processes that are killed with SIGKILL halfway; PostgreSQL when one answe
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -23,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from django.core.management import call_command
 from django.test import Client
 
 from live_progress.models import TaskRun
@@ -132,6 +135,26 @@ def test_a_record_the_database_refuses_is_set_aside_and_the_others_are_written()
     assert any(r.startswith("IntegrityError") and "CHECK" in r for r in reasons)
     assert any("owner is longer than its column" in r for r in reasons)
     assert history.drain() == 0  # nothing left over, nothing taken twice
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("empty_history_lists")
+def test_health_and_doctor_count_the_records_waiting_and_set_aside() -> None:
+    refused = json.dumps(ended_record(str(uuid.uuid4()), owner="user:" + "9" * 200))
+    get_redis().rpush(snapshots.history_key(), refused)
+    history.drain()
+    get_redis().rpush(snapshots.history_key(), json.dumps(ended_record(str(uuid.uuid4()))))
+
+    report = Client().get("/health/").json()
+    assert report["history"] == {"waiting": 1, "dead": 1}
+    assert "redis" in report and "database" in report  # the other fields stay
+    out = io.StringIO()
+    with contextlib.suppress(SystemExit):  # exits 1 when no worker runs (none needed here)
+        call_command("doctor", "--json", stdout=out)
+    database = json.loads(out.getvalue())["checks"]["database"]
+    assert database["history"] == {"waiting": 1, "dead": 1}
+    assert "1 history record(s) waiting" in database["summary"]
+    assert "1 history record(s) refused by the database" in database["summary"]
 
 
 @pytest.fixture
