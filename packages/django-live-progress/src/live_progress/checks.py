@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import import_string
+from kombu.utils.url import maybe_sanitize_url as safe_url
 
 from live_progress.celery_app import configured_app
 from live_progress.conf import conf
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+# Seconds each service gets to answer a check: enough on a working network, short when not.
+REACH_TIMEOUT = 1
 
 
 @register()
@@ -111,4 +115,43 @@ def asgi_application(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
                 id="live_progress.W002",
             )
         )
+    return problems
+
+
+@register()
+def services_answer(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
+    """W003/W004: the broker and the progress Redis answer (each asked once, briefly)."""
+    problems: list[CheckMessage] = []
+    app = configured_app()
+    if app is not None:
+        broker = app.connection_for_write()
+        try:
+            broker.ensure_connection(max_retries=1, timeout=REACH_TIMEOUT)
+        except Exception as error:
+            problems.append(
+                Warning(
+                    f"The Celery broker at {safe_url(str(app.conf.broker_url))} does not "
+                    f"answer ({error}): started tasks would wait, or fail to be sent.",
+                    hint="Start the broker, or point CELERY_BROKER_URL at one that runs.",
+                    id="live_progress.W003",
+                )
+            )
+        finally:
+            broker.release()
+    client = redis.Redis.from_url(
+        conf.redis_url, socket_timeout=REACH_TIMEOUT, socket_connect_timeout=REACH_TIMEOUT
+    )
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        problems.append(
+            Warning(
+                f"Redis at {safe_url(conf.redis_url)} does not answer ({error}): "
+                "no progress can be stored or shown.",
+                hint="Start Redis, or set PROGRESS_REDIS_URL (or REDIS_URL) to one that runs.",
+                id="live_progress.W004",
+            )
+        )
+    finally:
+        client.close()
     return problems

@@ -13,6 +13,6 @@ from live_progress.web.origins import OriginValidator
 # The Origin check wraps the consumer itself, so it holds whatever middleware the project
 # puts around these routes (or forgets to).
 websocket_urlpatterns: list[Any] = [
-    re_path(r"^ws/progress/(?P<task_id>[^/]*)/$", OriginValidator(ProgressConsumer.as_asgi())),  # type: ignore[arg-type]
+    re_path(r"^ws/progress/(?P<task_id>[^/]*)/$", OriginValidator(ProgressConsumer.as_asgi())),
     re_path(r"", NotFoundConsumer.as_asgi()),  # type: ignore[arg-type]  # other paths: refused
 ]
