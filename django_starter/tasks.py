@@ -13,8 +13,7 @@ from celery import chord, shared_task
 from celery.canvas import Signature
 from django import forms
 
-from live_progress import progress
-from live_progress.registry import progress_form
+from live_progress import progress, progress_form
 
 
 @shared_task
