@@ -19,10 +19,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from diagnostics.limits import raise_open_files_limit  # noqa: E402
+from diagnostics.metrics import start_web_stats  # noqa: E402
 from live_progress.routing import websocket_urlpatterns  # noqa: E402
 
 # One file descriptor per socket: the soft limit up to the hard one, a warning if too low.
 raise_open_files_limit(getattr(settings, "DJANGO_WEB_MAX_SOCKETS", 10_000))
+# Its socket counts, for GET /metrics whichever web process answers it.
+start_web_stats()
 
 # What start-up made lives as long as the process: keep it out of the cyclic collector,
 # whose full passes over it (some 150-200 ms, collecting nothing) held every socket's

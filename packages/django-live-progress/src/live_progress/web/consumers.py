@@ -14,7 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 from live_progress.conf import conf
 from live_progress.store.snapshot import is_valid_task_id
 from live_progress.web import owners, services
-from live_progress.web.hub import LOST_ERRORS, get_hub
+from live_progress.web.hub import LOST_ERRORS, get_hub, stats
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class ProgressConsumer(AsyncWebsocketConsumer):
         hub = get_hub()
         await self.accept()
         hub.sockets[self.owner or ""] = hub.sockets.get(self.owner or "", 0) + 1
+        stats.sockets += 1
         self.watching = True
         self.writer = asyncio.create_task(self.write_latest())
         try:
@@ -85,6 +86,7 @@ class ProgressConsumer(AsyncWebsocketConsumer):
             return
         if self.pending and self.pending[-1][1] == state:
             self.pending[-1] = (text, state, final)
+            stats.skipped += 1
         else:
             self.pending.append((text, state, final))
         self.ready.set()
@@ -106,6 +108,7 @@ class ProgressConsumer(AsyncWebsocketConsumer):
             while self.pending:
                 text, _state, final = self.pending.popleft()
                 await self.send(text_data=text)
+                stats.sent += 1
                 if final:
                     self.closing = True
                     await self.close()
@@ -117,6 +120,7 @@ class ProgressConsumer(AsyncWebsocketConsumer):
         self.watching = False
         hub = get_hub()
         hub.sockets[self.owner or ""] -= 1
+        stats.sockets -= 1
         if not hub.sockets[self.owner or ""]:
             del hub.sockets[self.owner or ""]
         self.writer.cancel()
