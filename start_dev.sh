@@ -12,6 +12,10 @@ case ${1:-} in
   -h | --help) sed -n '2,7s/^# \{0,1\}//p' "$0"; exit 0 ;;
   *) sed -n '2,7s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 esac
+# Output to a file (./start_dev.sh > dev.log): supervisord appends the web server's lines to
+# it, so this script appends too; writing at its own offset, it would overwrite those lines.
+if [[ -f /dev/stdout ]]; then exec >>/dev/stdout; fi
+if [[ -f /dev/stderr ]]; then exec 2>>/dev/stderr; fi
 
 scripts/bootstrap.sh
 py=.venv/bin/python

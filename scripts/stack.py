@@ -3,7 +3,8 @@
 `start_dev.sh` and `start_all_services.sh` call it with one sub-command each:
 
   plan           check Redis, the ports and the secret key; print the shell exports (one-line
-                 error, and nothing started, when something is wrong)
+                 error, and nothing started, when something is wrong); for ./start_dev.sh,
+                 also write the embedded Redis's program file, or remove it (dev_include)
   redis-server   run the embedded redis-server for REDIS_URL (data in run/redis)
   summary        the block printed once the stack is ready
   memory         RSS and PSS of every process of a running stack, per supervisord program
@@ -39,6 +40,25 @@ environ.Env.read_env(ROOT / ".env", overwrite=False)
 DJANGO_PORT = int(os.environ.get("DJANGO_PORT") or 8001)
 FLOWER_PORT = int(os.environ.get("FLOWER_PORT") or 8054)
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+# The embedded Redis of ./start_dev.sh: a program only when it starts one, so that
+# `supervisorctl -c deploy/supervisord-dev.conf status` lists (and exits 0 for) exactly
+# the programs meant to run. deploy/supervisord-dev.conf includes the file that
+# STARTER_DEV_INCLUDE names (relative to deploy/); %(here)s is run/ in the file.
+DEV_REDIS_INCLUDE = "../run/supervisord-dev-redis.conf"
+DEV_REDIS_CONF = ROOT / "run" / "supervisord-dev-redis.conf"
+DEV_REDIS_PROGRAM = """\
+; Written by scripts/stack.py plan for ./start_dev.sh (no Redis answered at REDIS_URL).
+; Lower priority starts first and stops last: Redis outlives everything that uses it.
+[program:redis]
+directory=%(here)s/..
+command=%(here)s/../.venv/bin/python scripts/stack.py redis-server
+autorestart=true
+priority=10
+stdout_logfile=%(here)s/../logs/redis.log
+redirect_stderr=true
+"""
 
 
 class StackError(Exception):
@@ -85,7 +105,7 @@ def check_port(port: int, variable: str, script: str) -> None:
 def web_processes(value: str | None = None) -> int:
     """DJANGO_WEB_PROCESSES: how many Daphne processes share the web port under supervisord.
 
-    A whole number from 1, or `auto` for one per core; default 1 (see the README).
+    A whole number from 1, or `auto` for one per core; default 1 (see docs/deploying.md).
     """
     value = (os.environ.get("DJANGO_WEB_PROCESSES") if value is None else value) or "1"
     if value.strip().lower() == "auto":
@@ -186,6 +206,17 @@ def plan(script: str, production: bool) -> dict[str, str]:
         exports["FLOWER_BASIC_AUTH"] = f"{FLOWER_USER}:{password}"
         exports["STARTER_FLOWER_PASSWORD"] = password
     return exports
+
+
+def dev_include(embedded: bool) -> str:
+    """STARTER_DEV_INCLUDE: the embedded Redis's program file, written when the dev stack
+    starts one (and removed when not, a Redis answering at REDIS_URL); '' for no file."""
+    if not embedded:
+        DEV_REDIS_CONF.unlink(missing_ok=True)
+        return ""
+    DEV_REDIS_CONF.parent.mkdir(parents=True, exist_ok=True)
+    DEV_REDIS_CONF.write_text(DEV_REDIS_PROGRAM)
+    return DEV_REDIS_INCLUDE
 
 
 def redis_server_binary() -> str:
@@ -296,7 +327,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "plan":
-            for name, value in plan(args.script, args.production).items():
+            exports = plan(args.script, args.production)
+            if not args.production:
+                embedded = exports["STARTER_EMBEDDED_REDIS"] == "true"
+                exports["STARTER_DEV_INCLUDE"] = dev_include(embedded)
+            for name, value in exports.items():
                 print(f"export {name}={shlex.quote(value)}")
         elif args.command == "redis-server":
             exec_redis_server()
