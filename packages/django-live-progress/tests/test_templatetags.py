@@ -41,7 +41,9 @@ def test_the_bar_brings_its_stylesheet_and_script() -> None:
 
 def test_many_bars_on_one_page_bring_the_assets_once() -> None:
     request = RequestFactory().get("/")
-    html = render("{% progress_bar 'a' %}{% progress_bar 'b' %}{% progress_bar 'c' %}", request=request)
+    html = render(
+        "{% progress_bar 'a' %}{% progress_bar 'b' %}{% progress_bar 'c' %}", request=request
+    )
     assert html.count("data-progress-task=") == 3
     assert html.count("bar.css") == 1
     assert html.count("embed.js") == 1

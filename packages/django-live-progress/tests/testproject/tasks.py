@@ -5,10 +5,20 @@ from __future__ import annotations
 import time
 
 from celery import shared_task
+from django import forms
 
 from live_progress import progress
+from live_progress.registry import progress_form
 
 
+class CountForm(forms.Form):
+    """What POST <prefix>tasks/ accepts for `count`."""
+
+    steps = forms.IntegerField(min_value=1, max_value=1000, required=False)
+    delay = forms.FloatField(min_value=0, max_value=1, required=False)
+
+
+@progress_form(CountForm, label="Count")
 @shared_task
 def count(steps: int = 10, delay: float = 0.02) -> int:
     """Counts to `steps`, one progress.set per step."""
