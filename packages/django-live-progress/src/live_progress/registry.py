@@ -4,7 +4,8 @@ An entry is the dotted name of a Celery task, or of a function that returns a Ce
 signature (a group or chord, say). Either declares its arguments with a Django form,
 `@progress_form(MyForm)` above it: names, types and bounds are checked on the server,
 and the page renders the same form, so the browser checks them too. An entry without
-a form takes no arguments.
+a form takes no arguments. Both processes load it: the worker with the tasks that carry
+`@progress_form`, the web process to list, validate and start them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A worker then knows from the message alone, with no Redis round trip, whether a task
 has a snapshot to keep up to date; tasks without the header are left alone until they
-call `progress.set()`.
+call `progress.set()`. Both processes use it: the web process sets the header
+(`web.services.start`), the worker reads it (`worker.lifecycle`, `worker.recorder`).
 """
 
 from __future__ import annotations
