@@ -1,22 +1,76 @@
 """The development loop tells the truth: one line per request, a reloader that sees new code.
 
-The whole ./start_dev.sh runs in tests/test_start_scripts.py; these start only the part
-each behaviour needs (runserver, or scripts/reload.py under a stub supervisorctl).
+./start_dev.sh runs from a fresh clone, its output sent to a file; the other tests start
+only the part each behaviour needs (runserver, or scripts/reload.py under a stub supervisorctl).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import ROOT, Proc, free_port, stack_env, wait_for
+from tests.support.processes import ROOT, Proc, default_signals, free_port, stack_env, wait_for
 
 pytestmark = [pytest.mark.slow]
+
+
+def test_start_dev_to_a_file_with_an_external_redis(
+    tmp_path: Path, redis_url: str, logs_dir: Path
+) -> None:
+    """`./start_dev.sh > dev.log`: the ready block and the web server's lines all readable,
+    and `supervisorctl status` lists only what runs (no embedded Redis), exit code 0."""
+    clone = tmp_path / "starter"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    django_port = free_port()
+    env = stack_env(
+        redis_url=redis_url.rsplit("/", 1)[0] + "/6",
+        DJANGO_PORT=str(django_port),
+        FLOWER_PORT=str(free_port()),
+    )
+    env.pop("DJANGO_SETTINGS_MODULE")
+    output = tmp_path / "dev.log"
+    with output.open("w") as file, default_signals(signal.SIGINT, signal.SIGTERM):
+        # "w", as a shell's `>` opens it: no O_APPEND on the script's own writes.
+        script = subprocess.Popen(
+            ["./start_dev.sh"], cwd=clone, env=env, stdout=file, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_for(
+            lambda: "Stop     Ctrl-C" in output.read_text() or script.poll() is not None,
+            timeout=600,
+            what="the ready block",
+        )
+        assert script.poll() is None, output.read_text()
+        web = f"http://127.0.0.1:{django_port}"
+        assert httpx.get(f"{web}/?from=test", timeout=10).status_code == 200
+        wait_for(lambda: "GET /?from=test 200" in output.read_text(), what="the request line")
+        ctl = [".venv/bin/supervisorctl", "-c", "deploy/supervisord-dev.conf", "status"]
+        status = subprocess.run(ctl, cwd=clone, capture_output=True, text=True)
+    finally:
+        script.terminate()
+        script.wait(60)
+    assert status.returncode == 0, status.stdout
+    programs = {line.split()[0]: line.split()[1] for line in status.stdout.splitlines()}
+    assert programs == dict.fromkeys(["flower", "reloader", "web", "worker"], "RUNNING")
+
+    text = output.read_text()
+    assert "\r" not in text and "\x1b" not in text and "\0" not in text
+    lines = text.splitlines()
+    block = lines.index(
+        "Django Starter is up: web, Celery worker and beat, Flower and Redis all answer."
+    )
+    assert lines[block - 1] == lines[block + 7] == "-" * len(lines[block - 1])
+    assert lines[block + 1] == f"  App      {web}/"
+    assert lines[block + 6].startswith("  Stop     Ctrl-C")
+    assert any(line.startswith("Starting ASGI/Daphne") for line in lines[:block]), text
+    assert len([line for line in lines if "GET /?from=test 200" in line]) == 1
 
 
 def test_runserver_prints_each_request_once(
