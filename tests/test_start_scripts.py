@@ -252,6 +252,13 @@ async def test_start_dev_bootstraps_a_fresh_clone_and_ctrl_c_stops_everything(
     programs = {line.split()[0] for line in table.splitlines()[1:]}
     assert {"supervisord", "redis", "worker", "flower", "web", "reloader", "total"} <= programs
     assert "beat" not in programs  # embedded in the worker: one Django fewer
+    # Every program meant to run runs, the embedded Redis among them: status exits 0.
+    ctl = [".venv/bin/supervisorctl", "-c", "deploy/supervisord-dev.conf", "status"]
+    status = subprocess.run(ctl, cwd=clone, capture_output=True, text=True)
+    assert status.returncode == 0, status.stdout
+    assert [line.split()[:2] for line in status.stdout.splitlines()] == [
+        [program, "RUNNING"] for program in ("flower", "redis", "reloader", "web", "worker")
+    ]
     stack.proc.signal(signal.SIGINT)  # Ctrl-C reaches the terminal's whole process group
     assert stack.proc.popen.wait(60) == 130
     assert_nothing_left(stack, processes)
