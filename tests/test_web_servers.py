@@ -23,6 +23,9 @@ import pytest
 from scripts import stack
 from tests.support.live import cookie_header, follow, start_task
 from tests.support.processes import ROOT, Proc, free_port, stack_env, wait_for
+from tests.test_start_scripts import clone, run_a_task, script_env
+
+__all__ = ["clone"]  # a fixture: a fresh clone of the committed repository
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -195,3 +198,46 @@ def test_an_unknown_asgi_server_is_one_line_naming_the_allowed_ones(redis_url: s
     plan = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert "export STARTER_WEB_COMMAND='uvicorn --fd 0 " in plan.stdout
     assert re.search(r"^export STARTER_OPEN_FILES=\d+$", plan.stdout, re.MULTILINE)
+
+
+async def test_start_all_services_runs_uvicorn_from_a_fresh_clone(
+    clone: Path, tmp_path: Path
+) -> None:
+    """The whole production stack, DJANGO_ASGI_SERVER=uvicorn, started from a shell whose
+    soft limit is 1,024 open files: /health/, a task's SUCCESS over a WebSocket, /metrics."""
+    env = script_env(
+        FLOWER_BASIC_AUTH="admin:s3cret",
+        DJANGO_SECRET_KEY="test-only-" + "x" * 40,
+        DJANGO_ASGI_SERVER="uvicorn",
+        DJANGO_WEB_PROCESSES="2",
+    )
+
+    def services(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["./start_all_services.sh", command],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            preexec_fn=soft_limit_1024,
+        )
+
+    try:
+        started = services("start")
+        assert started.returncode == 0, started.stdout + started.stderr
+        supervisord = psutil.Process(int((clone / "run" / "supervisord.pid").read_text()))
+        web = web_processes(supervisord)
+        assert len(web) == 2
+        for process in web:
+            assert Path(process.cmdline()[1]).name == "uvicorn"
+            soft, hard = open_files_limits(process)
+            assert soft >= 4096 or soft == hard, (soft, hard)
+
+        base = f"http://127.0.0.1:{env['DJANGO_PORT']}"
+        assert httpx.get(f"{base}/health/", timeout=5).status_code == 200
+        await run_a_task(base)
+        text = httpx.get(f"{base}/metrics", timeout=5).text  # loopback: answered
+        assert "starter_tasks_started_total" in text
+    finally:
+        services("stop")
