@@ -92,8 +92,9 @@ def drain(*, limit: int = DRAIN_BATCH, lease: float = LEASE_SECONDS) -> int:
                 rows.upsert(latest)
         except REFUSED:
             dead += _one_by_one(latest)
-    except Exception:
-        logger.warning("could not write %d history records; kept for later", len(raw))
+    except Exception as error:
+        if not isinstance(error, RuntimeError):  # RuntimeError: in the caller's transaction
+            logger.warning("could not write %d history records; kept for later", len(raw))
         with client.pipeline(transaction=True) as pipe:
             pipe.lpush(waiting_key, *reversed(raw))
             pipe.hdel(leases_key, batch)
