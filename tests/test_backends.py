@@ -68,7 +68,7 @@ def taskrun_row(database_url: str, task_id: str) -> dict[str, Any] | None:
 
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
         return conn.execute(
-            "SELECT state, current, total, result, finished_at FROM progress_taskrun "
+            "SELECT state, current, total, result, finished_at FROM live_progress_taskrun "
             "WHERE task_id = %s",
             (task_id,),
         ).fetchone()
@@ -99,7 +99,7 @@ async def test_postgres_database_keeps_the_history(tmp_path: Path, postgres_url:
                 wait_for,
                 lambda: (r := taskrun_row(postgres_url, task_id)) and r["state"] == "SUCCESS" and r,
                 timeout=30,
-                what="the SUCCESS row in progress_taskrun",
+                what="the SUCCESS row in live_progress_taskrun",
             )
             assert row["current"] == row["total"] == 10
             assert row["result"]["steps"] == 10

@@ -102,7 +102,7 @@ def test_beat_sends_housekeeping_from_the_database_and_doctor_follows_beat(
 
         def housekeeping_result() -> tuple[str, float, float] | None:
             row = database.execute(
-                "SELECT result, current, total FROM progress_taskrun"
+                "SELECT result, current, total FROM live_progress_taskrun"
                 " WHERE name = ? AND state = 'SUCCESS'",
                 ("django_starter.housekeeping.housekeeping",),
             ).fetchone()
