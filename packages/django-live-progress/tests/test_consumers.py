@@ -12,6 +12,7 @@ import pytest
 from processes import Proc
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 
 class Browser:
@@ -43,7 +44,7 @@ class Browser:
         headers = {"Cookie": "; ".join(f"{c.name}={c.value}" for c in self.jar)}
         return connect(
             ws_url,
-            origin=self.base_url if origin == "own" else origin,  # type: ignore[arg-type]
+            origin=Origin(self.base_url) if origin == "own" else Origin(origin) if origin else None,
             additional_headers=headers,
             open_timeout=10,
         )
