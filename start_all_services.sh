@@ -8,6 +8,7 @@
 # supervisord here (containers). Logs: logs/<name>.log.
 set -euo pipefail
 cd "$(dirname "$0")"
+umask 077  # the database, logs/ and run/ (passwords, Redis's data): this user's alone
 
 py=.venv/bin/python
 conf=deploy/supervisord.conf

@@ -7,6 +7,7 @@
 # Ports and URLs: DJANGO_PORT (8001), FLOWER_PORT (8054), REDIS_URL, from the environment or .env.
 set -euo pipefail
 cd "$(dirname "$0")"
+umask 077  # the database, logs/ and run/ (passwords, Redis's data): this user's alone
 case ${1:-} in
   "") ;;
   -h | --help) sed -n '2,7s/^# \{0,1\}//p' "$0"; exit 0 ;;

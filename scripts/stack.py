@@ -13,6 +13,11 @@ supervisord runs and restarts the processes, scripts/reload.py restarts the work
 web server when code changes (development), and `manage.py doctor --wait` decides when
 the stack is ready. This reads the same variables as django_starter/settings.py, and
 `.env` the same way.
+
+Other users of the machine get nothing: what the stack writes (logs/, run/, the SQLite
+database) is the user's alone (umask 077, and 0700/0600 for what an earlier run left), the
+embedded Redis asks for a password made on the first run (run/redis.password), and so does
+Flower (FLOWER_BASIC_AUTH, else run/flower.password).
 """
 
 from __future__ import annotations
@@ -26,13 +31,16 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import environ
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_DIR = ROOT / "run" / "redis"
+RUN_DIR = ROOT / "run"
+REDIS_DIR = RUN_DIR / "redis"
+REDIS_PASSWORD_FILE = RUN_DIR / "redis.password"
+FLOWER_PASSWORD_FILE = RUN_DIR / "flower.password"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
 FLOWER_USER = "admin"
 
@@ -76,6 +84,73 @@ def redis_answers(url: str = REDIS_URL) -> bool:
         return False
     finally:
         client.close()
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` in it (no user: Redis's default one)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f":{quote(password, safe='')}@{host}").geturl()
+
+
+def without_password(url: str) -> str:
+    """`url` fit to print: its password, if any, as ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user, host = parts.netloc.rpartition("@")[::2]
+    return parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()
+
+
+def secret(path: Path) -> str:
+    """The password kept in `path` (0600), made on the first call."""
+    if path.exists():
+        password = path.read_text().strip()
+        if password:
+            return password
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(password + "\n")
+    return password
+
+
+def find_redis() -> tuple[str, bool]:
+    """The REDIS_URL every process gets, and whether the stack embeds that Redis.
+
+    When no Redis answers at REDIS_URL the stack embeds one, with the password that
+    run/redis.password keeps; an embedded Redis still up from an earlier run answers to it.
+    """
+    try:
+        return REDIS_URL, not redis_answers(REDIS_URL)
+    except StackError:
+        if urlsplit(REDIS_URL).password or not REDIS_PASSWORD_FILE.exists():
+            raise
+        url = with_password(REDIS_URL, secret(REDIS_PASSWORD_FILE))
+        if redis_answers(url):
+            return url, False
+        raise
+
+
+def make_private() -> None:
+    """logs/, run/ and the SQLite database become the user's alone (0700 and 0600), with
+    whatever an earlier run (or an earlier version of these scripts) left in them."""
+    folders = [ROOT / "logs", RUN_DIR, REDIS_DIR]
+    for folder in folders:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths = [path for folder in folders[:2] for path in [folder, *folder.rglob("*")]]
+    database = environ.Env.db_url_config(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'db.sqlite3'}"
+    )
+    if database["ENGINE"].endswith("sqlite3") and database["NAME"] != ":memory:":
+        paths += [Path(f"{database['NAME']}{suffix}") for suffix in ("", "-wal", "-shm")]
+    for path in paths:
+        if path.exists() and not path.is_symlink():
+            try:
+                path.chmod(0o700 if path.is_dir() else 0o600)
+            except OSError as error:
+                raise StackError(f"Cannot make {path} private (chmod): {error}") from error
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -160,7 +235,7 @@ def open_files(wanted: int = OPEN_FILES) -> int:
 def plan(script: str, production: bool) -> dict[str, str]:
     """Decide what to start; fail before anything starts when a port or a secret is missing."""
     parts = urlsplit(REDIS_URL)
-    embedded = not redis_answers()
+    redis_url, embedded = find_redis()
     if embedded and (parts.hostname or "") not in LOCAL_HOSTS:
         raise StackError(
             f"No Redis answers at REDIS_URL={REDIS_URL}: start it, or point REDIS_URL at "
@@ -190,19 +265,24 @@ def plan(script: str, production: bool) -> dict[str, str]:
                 f"what listens on it or pick another port, e.g. "
                 f"REDIS_URL=redis://127.0.0.1:{redis_port + 1}/0 {script}"
             )
+    make_private()
+    if embedded and not parts.password:
+        # Any user of the machine can reach a port on 127.0.0.1: the Redis the stack starts
+        # asks for a password, which every process of the stack gets in REDIS_URL.
+        redis_url = with_password(REDIS_URL, secret(REDIS_PASSWORD_FILE))
     exports = {
         "DJANGO_PORT": str(DJANGO_PORT),
         "DJANGO_WEB_PROCESSES": str(processes),
         "FLOWER_PORT": str(FLOWER_PORT),
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis_url,
         "STARTER_EMBEDDED_REDIS": "true" if embedded else "false",
         "STARTER_OPEN_FILES": str(open_files()),
     }
     if production:
         exports["STARTER_WEB_COMMAND"] = web_command
-    if not production and not os.environ.get("FLOWER_BASIC_AUTH"):
+    if not os.environ.get("FLOWER_BASIC_AUTH"):
         # Flower shows task arguments and can stop workers: a password even on loopback.
-        password = secrets.token_urlsafe(12)
+        password = secret(FLOWER_PASSWORD_FILE)
         exports["FLOWER_BASIC_AUTH"] = f"{FLOWER_USER}:{password}"
         exports["STARTER_FLOWER_PASSWORD"] = password
     return exports
@@ -230,14 +310,22 @@ def redis_server_binary() -> str:
 
 
 def exec_redis_server() -> None:
-    """Replace this process with redis-server on REDIS_URL's port, bound to 127.0.0.1."""
+    """Replace this process with redis-server on REDIS_URL's port, bound to 127.0.0.1, and
+    with REDIS_URL's password (from a 0600 file: a command line is every user's to read)."""
     parts = urlsplit(REDIS_URL)
-    REDIS_DIR.mkdir(parents=True, exist_ok=True)
-    argv = [redis_server_binary(), "--port", str(parts.port or 6379), "--bind", "127.0.0.1"]
+    REDIS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    REDIS_DIR.chmod(0o700)
+    argv = [redis_server_binary()]
+    if parts.password:
+        config = REDIS_DIR / "redis.conf"
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        password = unquote(parts.password).replace("\\", "\\\\").replace('"', '\\"')
+        with os.fdopen(fd, "w") as file:
+            file.write(f'requirepass "{password}"\n')
+        argv.append(str(config))
+    argv += ["--port", str(parts.port or 6379), "--bind", "127.0.0.1"]
     argv += ["--dir", str(REDIS_DIR), "--appendonly", "yes", "--save", ""]
     argv += ["--pidfile", str(REDIS_DIR / "redis.pid"), "--daemonize", "no"]
-    if parts.password:
-        argv += ["--requirepass", parts.password]
     print(f"Embedded Redis: {argv[0]} on 127.0.0.1:{parts.port or 6379}", flush=True)
     os.execv(argv[0], argv)
 
@@ -247,14 +335,22 @@ def summary(stop_hint: str, logs: str) -> str:
     address = os.environ.get("FLOWER_ADDRESS") or "127.0.0.1"
     flower = f"http://{address}:{FLOWER_PORT}/"
     if os.environ.get("STARTER_FLOWER_PASSWORD"):
-        flower += f"  (user {FLOWER_USER}, password {os.environ['STARTER_FLOWER_PASSWORD']})"
+        # Production output tends to end up in logs: there the password stays in its file.
+        production = os.environ.get("DJANGO_DEBUG") == "0"
+        shown = "in run/flower.password" if production else os.environ["STARTER_FLOWER_PASSWORD"]
+        flower += f"  (user {FLOWER_USER}, password {shown})"
     embedded = os.environ.get("STARTER_EMBEDDED_REDIS") == "true"
+    redis_line = without_password(REDIS_URL)
+    if embedded:
+        redis_line += " (embedded, data in run/redis)"
+        if urlsplit(REDIS_URL).password:
+            redis_line += ", its password in run/redis.password"
     lines = [
         "Django Starter is up: web, Celery worker and beat, Flower and Redis all answer.",
         f"  App      http://127.0.0.1:{DJANGO_PORT}/",
         f"  Health   http://127.0.0.1:{DJANGO_PORT}/health/",
         f"  Flower   {flower}",
-        f"  Redis    {REDIS_URL}" + (" (embedded, data in run/redis)" if embedded else ""),
+        f"  Redis    {redis_line}",
         f"  Logs     {logs}",
         f"  Stop     {stop_hint}",
     ]
@@ -325,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="deploy/supervisord-dev.conf")
     args = parser.parse_args(argv)
 
+    os.umask(0o077)  # what this creates (passwords, Redis's data) is the user's alone
     try:
         if args.command == "plan":
             exports = plan(args.script, args.production)

@@ -72,3 +72,41 @@ def test_any_other_host_header_is_refused(flower: int, host: str) -> None:
             f"http://127.0.0.1:{flower}{path}", headers={"Host": f"{host}:{flower}"}, timeout=10
         )
         assert response.status_code == 403, path
+
+
+@pytest.fixture(scope="module", params=["django_starter", "scripts.flower_app"])
+def flower_with_password(
+    request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[int]:
+    """Flower with FLOWER_BASIC_AUTH, as both start scripts run it (production's app, and the
+    dev stack's Django-free one)."""
+    port = free_port()
+    argv = [str(BIN / "celery"), "-A", request.param, "flower", f"--port={port}"]
+    proc = Proc(
+        f"flower-auth-{port}",
+        argv,
+        env=stack_env(redis_url=redis_url, FLOWER_BASIC_AUTH="admin:a-long-test-secret"),
+        log_dir=Path(tmp_path_factory.mktemp("flower-auth")),
+    )
+
+    def answers() -> bool:
+        if not proc.alive():
+            raise RuntimeError(f"flower exited:\n{proc.log()[-3000:]}")
+        return httpx.get(f"http://127.0.0.1:{port}/healthcheck", timeout=2).status_code == 200
+
+    try:
+        wait_for(answers, timeout=60, what="Flower")
+        yield port
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("path", ["/", "/workers", "/tasks", "/api/workers", "/api/tasks"])
+def test_every_page_and_the_api_ask_for_the_password(flower_with_password: int, path: str) -> None:
+    url = f"http://127.0.0.1:{flower_with_password}{path}"
+    refused = httpx.get(url, timeout=15)
+    assert refused.status_code == 401
+    if not path.startswith("/api/"):  # a page: the browser asks for the password
+        assert refused.headers["WWW-Authenticate"] == 'Basic realm="flower"'
+    assert httpx.get(url, auth=("admin", "wrong"), timeout=15).status_code == 401
+    assert httpx.get(url, auth=("admin", "a-long-test-secret"), timeout=15).status_code == 200

@@ -1,0 +1,139 @@
+"""Other users of the machine get nothing from a running stack: ./start_dev.sh in a fresh
+clone, over world-readable leftovers of an earlier run, leaves every file it wrote to its
+user alone, starts its Redis behind a password, and keeps Flower behind one.
+
+The clone runs in this test run's own virtualenv (linked, with the stamp that tells
+scripts/bootstrap.sh it is installed): tests/test_start_scripts.py covers the first install.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import redis
+
+from tests.support.live import cookie_header, follow, start_task
+from tests.support.processes import ROOT, Proc, default_signals, free_port, stack_env, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+LOCKS = ["requirements.lock", "pyproject.toml", "packages/django-live-progress/pyproject.toml"]
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh `git clone` of the committed repository, in this run's virtualenv."""
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("the tests run outside a virtualenv: nothing to link the clone to")
+    path = tmp_path_factory.mktemp("private") / "starter"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(path)], check=True)
+    venv = path / ".venv"
+    venv.mkdir()
+    shutil.copy(Path(sys.prefix) / "pyvenv.cfg", venv)
+    for name in ("bin", "lib", "lib64", "include"):
+        if (Path(sys.prefix) / name).exists():
+            (venv / name).symlink_to(Path(sys.prefix) / name)
+    locks = hashlib.sha256(b"".join((path / lock).read_bytes() for lock in LOCKS))
+    (venv / ".installed-requirements").write_text(locks.hexdigest() + "\n")
+    return path
+
+
+@pytest.fixture
+def dev_stack(clone: Path, tmp_path: Path) -> Iterator[tuple[Proc, dict[str, str]]]:
+    """./start_dev.sh on free ports with an embedded Redis, over an earlier run's leftovers
+    made readable by everyone (as an older version of the scripts left them)."""
+    (clone / "logs").mkdir(mode=0o755)
+    (clone / "run").mkdir(mode=0o755)
+    for leftover in (clone / "logs" / "old.log", clone / "db.sqlite3"):
+        leftover.touch()
+        leftover.chmod(0o644)
+    (clone / "logs").chmod(0o755)
+    (clone / "run").chmod(0o755)
+    env = stack_env(
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        DJANGO_PORT=str(free_port()),
+        FLOWER_PORT=str(free_port()),
+    )
+    with default_signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        proc = Proc("start_dev", ["./start_dev.sh"], env=env, log_dir=tmp_path, cwd=clone)
+    try:
+
+        def up() -> bool:
+            if not proc.alive():
+                raise RuntimeError(f"start_dev.sh exited:\n{proc.log()[-3000:]}")
+            return "Django Starter is up" in proc.log()
+
+        wait_for(up, timeout=300, interval=0.5, what="the stack's summary block")
+        yield proc, env
+        proc.signal(signal.SIGINT)  # Ctrl-C
+        assert proc.popen.wait(60) == 130
+    finally:
+        proc.stop()
+
+
+def program_pid(clone: Path, program: str) -> int:
+    ctl = [".venv/bin/supervisorctl", "-c", "deploy/supervisord-dev.conf", "pid", program]
+    return int(subprocess.run(ctl, cwd=clone, capture_output=True, text=True).stdout)
+
+
+def test_start_dev_keeps_files_redis_and_flower_to_its_user(
+    clone: Path, dev_stack: tuple[Proc, dict[str, str]]
+) -> None:
+    proc, env = dev_stack
+
+    # Every file and folder the stack writes: nothing for the group or other users, the
+    # leftovers of the earlier run included.
+    written = [clone / "db.sqlite3", *(clone / "logs").rglob("*"), *(clone / "run").rglob("*")]
+    written += [clone / "logs", clone / "run", clone / "run" / "redis"]
+    assert clone / "logs" / "old.log" in written and clone / "run" / "redis.password" in written
+    assert any(path.parent.name == "redis" for path in written)  # Redis's own files
+    shared = {
+        str(path.relative_to(clone)): oct(stat.S_IMODE(path.lstat().st_mode))
+        for path in written
+        if stat.S_IMODE(path.lstat().st_mode) & 0o077
+    }
+    assert shared == {}
+
+    # The embedded Redis asks for the password in run/redis.password, which no command line
+    # shows, and which every process of the stack has in its REDIS_URL.
+    port = int(env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+    password = (clone / "run" / "redis.password").read_text().strip()
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=port).ping()
+    assert redis.Redis(port=port, password=password).ping()
+    server = psutil.Process(int((clone / "run" / "redis" / "redis.pid").read_text()))
+    assert password not in " ".join(server.cmdline())
+    for program in ("worker", "web", "flower"):
+        url = psutil.Process(program_pid(clone, program)).environ()["REDIS_URL"]
+        assert url == f"redis://:{password}@127.0.0.1:{port}/0", program
+    assert password not in proc.log()  # the summary shows redis://:***@...
+
+    # Flower: every page and the API ask for the password (the summary shows it).
+    flower_password = (clone / "run" / "flower.password").read_text().strip()
+    assert f"(user admin, password {flower_password})" in proc.log()
+    flower = f"http://127.0.0.1:{env['FLOWER_PORT']}"
+    for path in ("/", "/workers", "/tasks", "/api/workers"):
+        assert httpx.get(flower + path, timeout=15).status_code == 401, path
+        response = httpx.get(flower + path, auth=("admin", flower_password), timeout=15)
+        assert response.status_code == 200, path
+
+    # And the stack works with all that: a task runs to SUCCESS, followed over its WebSocket.
+    asyncio.run(run_a_task(f"http://127.0.0.1:{env['DJANGO_PORT']}"))
+
+
+async def run_a_task(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        started = await start_task(client, steps=5)
+        watch = await follow(base_url, started["ws_url"], cookie=cookie_header(client))
+    assert watch.messages[-1]["state"] == "SUCCESS"
