@@ -17,14 +17,14 @@ from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
 
 from django_starter.asgi import application
-from live_progress.store import snapshots
+from live_progress.store import history, snapshots
 from live_progress.store.client import get_redis
 from live_progress.store.snapshot import Snapshot, public
 from live_progress.web.consumers import ProgressConsumer
 from live_progress.web.hub import LIVE_PERIOD
 from live_progress.web.owners import SESSION_OWNER_KEY
 from tests.support.expected import LIVE_SNAPSHOT_FIELDS
-from tests.support.tasks import TEST_TASK, create_task, new_id
+from tests.support.tasks import TEST_TASK, create_snapshot, create_task, new_id
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -358,3 +358,26 @@ async def test_sockets_on_many_queued_tasks_cost_one_read_per_queue_not_one_each
     one = await commands_while_open(await queued_tasks(1), cookie)
     many = await commands_while_open(await queued_tasks(30), cookie)
     assert many - one <= 30, (one, many)  # one read each more would be 60 or more
+
+
+async def test_a_snapshot_made_again_without_its_owner_still_streams_to_its_owner() -> None:
+    """Redis lost the snapshot mid-task and the worker made it again, ownerless: the
+    history row, written at the start, still says whose it is."""
+    cookie = await sync_cookie("owner-r")
+    stored = await sync_to_async(create_snapshot)(owner="session:owner-r")
+    task_id = stored["task_id"]
+    await sync_to_async(history.created)(stored, kwargs={})
+    await sync_to_async(get_redis().delete)(snapshots.key(task_id))  # evicted, or flushed
+    again = snapshots.new_snapshot(task_id=task_id, name=TEST_TASK, owner="")
+    await sync_to_async(snapshots.record)(task_id, create_as=again, state="PROGRESS", current=3)
+
+    comm = communicator(task_id, cookie)
+    connected, _ = await comm.connect(timeout=5)
+    assert connected
+    snapshot = await comm.receive_json_from(timeout=5)
+    assert (snapshot["task_id"], snapshot["state"], snapshot["current"]) == (task_id, "PROGRESS", 3)
+    await comm.disconnect()
+
+    stranger = communicator(task_id, await sync_cookie("stranger-r"))
+    await stranger.connect(timeout=5)
+    assert await closed_with(stranger) == 4403

@@ -17,7 +17,7 @@ from live_progress.store.snapshot import public
 from live_progress.worker.recorder import Recorder, TaskCancelled
 from tests.support.expected import SNAPSHOT_FIELDS, TIMESTAMP_PATTERN
 from tests.support.processes import free_port, wait_for
-from tests.support.tasks import TEST_TASK, Published, create_task, new_id
+from tests.support.tasks import TEST_TASK, Published, create_snapshot, create_task, new_id
 
 
 def seq(task_id: str) -> int:
@@ -187,3 +187,18 @@ def test_a_snapshot_lost_mid_task_is_made_again_without_losing_the_value() -> No
     snapshot = snapshots.read(task_id=task_id)
     assert snapshot is not None and not recorder.cancelled
     assert (snapshot["state"], snapshot["current"], snapshot["message"]) == ("PROGRESS", 2, "two")
+
+
+@pytest.mark.django_db
+def test_a_snapshot_lost_mid_task_is_made_again_for_its_owner() -> None:
+    stored = create_snapshot(owner="session:lost-owner")
+    task_id = stored["task_id"]
+    history.created(stored, kwargs={})  # as progress.start writes it
+    recorder = Recorder(task_id, name=TEST_TASK, interval=0)
+    recorder.exists = True  # a tracked task: its snapshot was made at the start
+    recorder.set(1, total=4)
+    get_redis().delete(snapshots.key(task_id))  # evicted while the task runs
+    recorder.set(2, total=4)
+    snapshot = snapshots.read(task_id=task_id)
+    assert snapshot is not None
+    assert (snapshot["owner"], snapshot["current"]) == ("session:lost-owner", 2)

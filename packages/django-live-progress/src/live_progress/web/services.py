@@ -190,7 +190,7 @@ def snapshot(*, task_id: str, owner: str | None, is_staff: bool) -> Snapshot | N
     stored = snapshots.read(task_id=task_id)
     if stored is not None:
         readable = owners.may_read(stored, owner=owner, is_staff=is_staff)
-        if readable or _owned_by_history(stored, owner=owner):
+        if readable or owned_by_history(stored, owner=owner):
             return with_live_fields(stored)
         return None
     run = history.find(task_id)
@@ -199,7 +199,7 @@ def snapshot(*, task_id: str, owner: str | None, is_staff: bool) -> Snapshot | N
     return history.snapshot_of(run)
 
 
-def _owned_by_history(stored: Stored, *, owner: str | None) -> bool:
+def owned_by_history(stored: Stored, *, owner: str | None) -> bool:
     """A snapshot made again with no owner (Redis lost it mid-task) is still its owner's:
     the history row, written when the task started, says whose it is."""
     if stored.get("owner") or not owner:

@@ -35,7 +35,7 @@ from celery.exceptions import Ignore
 
 from live_progress.conf import conf
 from live_progress.exceptions import TaskEnded, TaskUnknown
-from live_progress.store import snapshots
+from live_progress.store import history, snapshots
 from live_progress.store.snapshot import PROGRESS, REVOKED
 from live_progress.tracking import tracking
 
@@ -65,6 +65,7 @@ class Recorder:
         # Whether the task has a snapshot: until it does, each write carries the fields of
         # a new one (a task nobody started here); after, a write sends only what changed.
         self.exists = False
+        self.lost = False  # its snapshot vanished mid-task (evicted, flushed)
         self.total: float | None = None
         self._lock = threading.Lock()
         self._pending: dict[str, Any] | None = None
@@ -111,6 +112,16 @@ class Recorder:
             if self._pending is not None:
                 self._flush_locked(time.monotonic())
 
+    @property
+    def owner_again(self) -> str:
+        """The owner of a task whose snapshot vanished, from its history row ("" if none)."""
+        try:
+            run = history.find(self.task_id)
+        except Exception:  # the database away too: the row keeps its owner (see history)
+            logger.warning("could not read the owner of %s", self.task_id, exc_info=True)
+            return ""
+        return run.owner if run is not None else ""
+
     def _flush_locked(self, now: float) -> None:
         fields = self._pending
         assert fields is not None
@@ -119,7 +130,7 @@ class Recorder:
             create_as = snapshots.new_snapshot(
                 task_id=self.task_id,
                 name=self.name,
-                owner="",
+                owner=self.owner_again if self.lost else "",
                 started_at=snapshots.now_iso(),
                 message="",
             )
@@ -129,8 +140,8 @@ class Recorder:
             )
         except TaskUnknown:
             # The snapshot is gone (expired, flushed): write the same value again, making
-            # the snapshot anew.
-            self.exists = False
+            # the snapshot anew, for its owner still (the history row says who that is).
+            self.exists, self.lost = False, True
             self._flush_locked(now)
             return
         except TaskEnded as ended:
