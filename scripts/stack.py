@@ -79,7 +79,8 @@ def redis_answers(url: str = REDIS_URL) -> bool:
     try:
         return bool(client.ping())
     except redis.AuthenticationError as error:
-        raise StackError(f"Redis at REDIS_URL={url} refuses the password: {error}") from error
+        shown = without_password(url)
+        raise StackError(f"Redis at REDIS_URL={shown} refuses the password: {error}") from error
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         return False
     finally:

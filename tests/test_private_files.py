@@ -24,7 +24,15 @@ import pytest
 import redis
 
 from tests.support.live import cookie_header, follow, start_task
-from tests.support.processes import ROOT, Proc, default_signals, free_port, stack_env, wait_for
+from tests.support.processes import (
+    ROOT,
+    Proc,
+    default_signals,
+    free_port,
+    redis_server_binary,
+    stack_env,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -137,3 +145,49 @@ async def run_a_task(base_url: str) -> None:
         started = await start_task(client, steps=5)
         watch = await follow(base_url, started["ws_url"], cookie=cookie_header(client))
     assert watch.messages[-1]["state"] == "SUCCESS"
+
+
+def plan(clone: Path, redis_url: str) -> subprocess.CompletedProcess[str]:
+    """`scripts/stack.py plan` as ./start_dev.sh runs it, in the clone, on free ports."""
+    env = stack_env(redis_url=redis_url, DJANGO_PORT=str(free_port()), FLOWER_PORT=str(free_port()))
+    return subprocess.run(
+        [".venv/bin/python", "scripts/stack.py", "plan"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_an_embedded_redis_left_running_is_found_with_its_password(
+    clone: Path, tmp_path: Path
+) -> None:
+    password_file = clone / "run" / "redis.password"
+    password_file.parent.mkdir(mode=0o700, exist_ok=True)
+    password_file.write_text("left-by-an-earlier-run\n")
+    port = free_port()
+    config = tmp_path / "redis.conf"  # the password, as scripts/stack.py hands it over
+    config.write_text('requirepass "left-by-an-earlier-run"\n')
+    argv = [redis_server_binary(), str(config), "--port", str(port), "--bind", "127.0.0.1"]
+    server = Proc("redis-left", [*argv, "--save", ""], env={}, log_dir=tmp_path)
+    try:
+        wait_for(
+            lambda: redis.Redis(port=port, password="left-by-an-earlier-run").ping(),
+            what="redis-server",
+        )
+        found = plan(clone, f"redis://127.0.0.1:{port}/0")
+        assert found.returncode == 0, found.stderr
+        assert (
+            f"export REDIS_URL=redis://:left-by-an-earlier-run@127.0.0.1:{port}/0" in found.stdout
+        )
+        assert "export STARTER_EMBEDDED_REDIS=false" in found.stdout  # it runs already
+        # Another password: refused in one line, which does not show the password.
+        password_file.write_text("not-the-one-it-has\n")
+        refused = plan(clone, f"redis://127.0.0.1:{port}/0")
+        assert refused.returncode == 1
+        assert f"Redis at REDIS_URL=redis://:***@127.0.0.1:{port}/0 refuses" in refused.stderr
+        assert "not-the-one-it-has" not in refused.stderr
+    finally:
+        server.stop()
+        password_file.unlink()
