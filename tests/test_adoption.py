@@ -482,6 +482,21 @@ def test_a_bar_alone_on_a_page_of_the_project_comes_alive_in_chromium(
     say(f"pip install to a live bar in Chromium: {time.monotonic() - MARKS['pip install']:.1f} s")
 
 
+@pytest.mark.browser
+def test_the_page_at_the_prefix_starts_a_task_and_follows_it_to_the_end(
+    page: Page, server: str, worker: Proc
+) -> None:
+    page.goto(f"{server}/progress/")
+    expect(page.locator("#workers-online")).to_have_attribute("data-count", "1")
+    page.locator("#start-task").click()
+    card = page.locator("#tasks .task").first
+    expect(card).to_have_attribute("data-state", "SUCCESS", timeout=60_000)
+    expect(card.locator("[role=progressbar]")).to_have_attribute("aria-valuenow", "100")
+    # After a reload the finished task is still this session's (from the API, under the prefix).
+    page.reload()
+    expect(page.locator("#tasks .task, #history .history-item").first).to_contain_text("Count")
+
+
 def test_a_listed_task_started_over_the_api_runs_live_to_success(server: str, worker: Proc) -> None:
     visitor = Visitor(server)
     response = visitor.start({"task": "mysite.tasks.count"})
