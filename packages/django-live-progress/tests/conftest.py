@@ -8,6 +8,7 @@ Nothing is mocked and nothing runs eagerly: tasks go through the broker to a wor
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from celery import Celery
 from processes import Proc, RedisServer, migrate, project_env, start_daphne, start_worker
 
 _redis_server: RedisServer | None = None
+_passed = pytest.StashKey[bool]()
 _logs = Path(tempfile.mkdtemp(prefix="live-progress-tests-"))
 
 
@@ -44,9 +46,16 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.INSTALLED_APPS  # noqa: B018  (load the settings now, with this Redis)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    config.stash[_passed] = exitstatus == pytest.ExitCode.OK
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _redis_server is not None:
         _redis_server.stop()
+    if config.stash.get(_passed, False):  # the processes' logs are kept when a test failed
+        shutil.rmtree(_logs, ignore_errors=True)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -192,13 +192,17 @@ def migrate(env: dict[str, str]) -> None:
     )
 
 
-def start_worker(env: dict[str, str], *, log_dir: Path, concurrency: int = 2) -> Proc:
-    """A real `celery -A testproject worker`; returns once its heartbeat is counted."""
+def start_worker(
+    env: dict[str, str], *, log_dir: Path, concurrency: int = 2, queue: str | None = None
+) -> Proc:
+    """A real `celery -A testproject worker` (of `queue` alone, when given); returns once its
+    heartbeat is counted."""
     node = f"lp-{uuid.uuid4().hex[:8]}"
     argv = [
         *(sys.executable, "-m", "celery", "-A", "testproject", "worker"),
         *("-l", "info", "-n", f"{node}@%h", "-c", str(concurrency)),
         *("--without-mingle", "--without-gossip"),
+        *(("-Q", queue) if queue else ()),
     ]
     proc = Proc(f"worker-{node}", argv, env=env, log_dir=log_dir)
     proc.node = f"{node}@{socket.gethostname()}"  # type: ignore[attr-defined]

@@ -16,12 +16,16 @@ from live_progress.store.workers import (
     workers_online,
 )
 
+# The workers these tests start and stop consume a queue nobody sends to: they never take
+# (and, killed, never lose) another test's task.
+OWN_QUEUE = "presence-tests"
+
 
 def test_a_worker_counts_once_ready_and_its_warm_shutdown_takes_it_away(
     live_env: dict[str, str], logs_dir: Path, redis_client: redis.Redis
 ) -> None:
     before = workers_online()
-    proc = start_worker(live_env, log_dir=logs_dir, concurrency=1)
+    proc = start_worker(live_env, log_dir=logs_dir, concurrency=1, queue=OWN_QUEUE)
     try:
         wait_for(lambda: workers_online() == before + 1, what="the worker counted")
     finally:
@@ -35,7 +39,7 @@ def test_a_killed_worker_stops_counting_once_its_heartbeat_is_old(
     live_env: dict[str, str], logs_dir: Path, redis_client: redis.Redis
 ) -> None:
     before = workers_online()
-    proc = start_worker(live_env, log_dir=logs_dir, concurrency=1)
+    proc = start_worker(live_env, log_dir=logs_dir, concurrency=1, queue=OWN_QUEUE)
     try:
         wait_for(lambda: workers_online() == before + 1, what="the worker counted")
         proc.signal(signal.SIGKILL)  # no goodbye
