@@ -291,7 +291,7 @@ def site(venv: Path, site_redis: str, tmp_path_factory: pytest.TempPathFactory) 
     # Step 1 was the pip install (the wheel and Daphne); 'daphne' first in INSTALLED_APPS is
     # how Daphne serves `runserver` (HTTP and WebSocket), the project's DEBUG server.
     edit(settings, "INSTALLED_APPS = [\n", "INSTALLED_APPS = [\n    'daphne',\n")
-    # Step 2; and the project's own package, for its tasks.py and templates.
+    # Step 2; and the project's own package, for its templates (mysite/templates/).
     edit(
         settings,
         "    'django.contrib.staticfiles',\n]",
