@@ -156,11 +156,6 @@ def test_a_running_task_cancelled_by_its_owner_stops_at_its_next_progress_set(
     assert client.get(started["status_url"]).json()["state"] == "REVOKED"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="views.csrf_failure tests request.path.startswith('/tasks/'): under a prefix the "
-    "API's CSRF refusal is Django's HTML page unless the client asks for JSON",
-)
 @override_settings(CSRF_FAILURE_VIEW="live_progress.web.views.csrf_failure")
 def test_a_csrf_refusal_of_the_api_under_a_prefix_is_json() -> None:
     response = Client(enforce_csrf_checks=True).post(API, {"task": "count"})

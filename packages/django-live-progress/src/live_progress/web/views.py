@@ -178,9 +178,8 @@ def task_not_found(request: HttpRequest) -> JsonResponse:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF refusals: JSON for the API, Django's own page for everything else."""
-    if request.path.startswith("/tasks/") or "application/json" in request.headers.get(
-        "Accept", ""
-    ):
+    api = reverse("live_progress:tasks")  # wherever the project mounted the app
+    if request.path.startswith(api) or "application/json" in request.headers.get("Accept", ""):
         return JsonResponse(
             {"error": f"CSRF check failed: {reason} Reload the page and try again."}, status=403
         )
