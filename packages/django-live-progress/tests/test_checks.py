@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from celery import Celery
 from django.conf import settings
@@ -73,3 +75,29 @@ def test_no_asgi_application_is_W001(value: str | None) -> None:
 def test_debug_without_daphne_installed_as_an_app_is_W002() -> None:
     with override_settings(DEBUG=True):
         assert ids() == ["live_progress.W002"]
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_broker_that_does_not_answer_is_W003_without_its_password() -> None:
+    from testproject.celery import app
+
+    before = app.conf.broker_url
+    app.conf.broker_url = f"redis://:hunter2@127.0.0.1:{closed_port()}/0"
+    try:
+        [warning] = messages("live_progress.W003")
+    finally:
+        app.conf.broker_url = before
+    assert "does not answer" in warning.msg and "hunter2" not in warning.msg
+    assert ids() == []  # the real broker again
+
+
+def test_a_progress_redis_that_does_not_answer_is_W004() -> None:
+    with override_settings(PROGRESS_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0"):
+        [warning] = messages("live_progress.W004")
+    assert "PROGRESS_REDIS_URL" in (warning.hint or "")
