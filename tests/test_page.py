@@ -111,7 +111,7 @@ def test_logging_in_brings_the_sessions_tasks_and_the_users_history_a_page_at_a_
         "from datetime import timedelta\n"
         "from django.contrib.auth.models import User\n"
         "from django.utils import timezone\n"
-        "from progress.models import TaskRun\n"
+        "from live_progress.models import TaskRun\n"
         f"user = User.objects.create_user('{username}', password='{PASSWORD}')\n"
         "old = timezone.now() - timedelta(days=1)\n"
         "for i in range(22):\n"

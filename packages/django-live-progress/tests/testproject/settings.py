@@ -12,7 +12,7 @@ from pathlib import Path
 
 REDIS_URL = os.environ.get("TEST_PROJECT_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-SECRET_KEY = "live-progress-tests-only"
+SECRET_KEY = "django-insecure-live-progress-tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 USE_TZ = True
