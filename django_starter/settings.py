@@ -1,7 +1,7 @@
 """Settings for Django Starter, read once from the environment (and `.env` when present).
 
 Every variable here is also read by the start scripts, so one value drives the whole
-stack. See README.md, "Configuration", for the table.
+stack. See docs/configuration.md for the table.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 
 # For consumers of your own: one PUBLISH per group message, fanned out inside each web
-# process (the progress WebSockets do the same through live_progress/web/hub.py, see the README).
+# process (the progress WebSockets do the same in live_progress/web/hub.py: docs/design.md).
 # https://channels.readthedocs.io/en/stable/topics/channel_layers.html
 CHANNEL_LAYERS = {
     "default": {

@@ -1,8 +1,8 @@
 """Live task progress: `progress.set()` in any Celery task → Redis → Channels → the page.
 
-    from live_progress import progress         # inside a task: progress.set(i, total=n)
-    from live_progress import start            # in a view: start(signature, owner=request)
-    from live_progress import progress_form    # @progress_form(MyForm): a task's arguments
+from live_progress import progress         # inside a task: progress.set(i, total=n)
+from live_progress import start            # in a view: start(signature, owner=request)
+from live_progress import progress_form    # @progress_form(MyForm): a task's arguments
 """
 
 from __future__ import annotations
