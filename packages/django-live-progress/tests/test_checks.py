@@ -88,11 +88,11 @@ def test_a_broker_that_does_not_answer_is_W003_without_its_password() -> None:
     from testproject.celery import app
 
     before = app.conf.broker_url
-    app.conf.broker_url = f"redis://:hunter2@127.0.0.1:{closed_port()}/0"
+    app.conf.update(broker_url=f"redis://:hunter2@127.0.0.1:{closed_port()}/0")
     try:
         [warning] = messages("live_progress.W003")
     finally:
-        app.conf.broker_url = before
+        app.conf.update(broker_url=before)
     assert "does not answer" in warning.msg and "hunter2" not in warning.msg
     assert ids() == []  # the real broker again
 
