@@ -32,6 +32,8 @@ SQLITE_DEFAULT = "default=f\"sqlite:///{BASE_DIR / 'db.sqlite3'}\""
 SQLITE_HEADER = "# Database: SQLite by default, DATABASE_URL for PostgreSQL"
 REDIS_BROKER = 'CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)'
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
+# A one-line import: its indent, whether it is `from ... import`, and its module.
+IMPORT = re.compile(r"^(\s*)(?:(from) ([\w.]+) import [^(\\]+|import ([\w.]+)[^,]*)$")
 
 
 class RenameError(Exception):
@@ -65,6 +67,42 @@ def rename_text(text: str, *, name: str, slug: str) -> str:
         if not line.startswith(GENERATED_FROM):
             line = line.replace(PACKAGE, slug).replace(DISTRIBUTION, slug.replace("_", "-"))
             lines[i] = line.replace(NAME, name)
+    return "".join(lines)
+
+
+def import_key(line: str) -> tuple[str, bool, str]:
+    """Where ruff's isort puts a one-line import: `import x` before `from x import y`
+    within a block, each by module name ignoring case."""
+    found = IMPORT.match(line.rstrip("\n"))
+    assert found
+    indent, is_from, from_module, module = found.groups()
+    return indent, bool(is_from), (from_module or module).lower()
+
+
+def sort_moved_imports(text: str, slug: str) -> str:
+    """The imports of `slug` moved to their sorted place in each block of one-line imports
+    (the new name sorts elsewhere than django_starter did); every other line stays put."""
+    lines = text.splitlines(keepends=True)
+    start = 0
+    while start < len(lines):
+        if not IMPORT.match(lines[start].rstrip("\n")):
+            start += 1
+            continue
+        indent = import_key(lines[start])[0]
+        end = start
+        while end < len(lines) and IMPORT.match(lines[end].rstrip("\n")):
+            if import_key(lines[end])[0] != indent:
+                break
+            end += 1
+        block = lines[start:end]
+        ours = [line for line in block if re.match(rf"(from|import) {slug}\b", line.strip())]
+        others = [line for line in block if line not in ours]
+        for line in ours:
+            key = import_key(line)
+            at = next((i for i, o in enumerate(others) if import_key(o) > key), len(others))
+            others.insert(at, line)
+        lines[start:end] = others
+        start = end
     return "".join(lines)
 
 
@@ -155,6 +193,8 @@ def rename(
     for path in text_files(root):
         text = path.read_text()
         renamed = rename_text(text, name=name, slug=slug)
+        if path.suffix == ".py" and renamed != text:
+            renamed = sort_moved_imports(renamed, slug)
         if renamed != text:
             path.write_text(renamed)
             changed.append(path)
