@@ -20,6 +20,7 @@ import redis
 from celery import current_app
 from django.conf import settings
 
+from live_progress.registry import discover_tasks
 from live_progress.store import drain, snapshots
 from live_progress.store.workers import worker_details
 
@@ -53,7 +54,7 @@ class Check:
 
 def our_tasks() -> list[str]:
     """This project's registered task names (Celery's own `celery.*` tasks left out)."""
-    current_app.loader.import_default_modules()  # autodiscovery, as a worker does at start
+    discover_tasks()
     return sorted(name for name in current_app.tasks if not name.startswith("celery."))
 
 

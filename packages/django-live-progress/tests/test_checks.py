@@ -14,11 +14,13 @@ from live_progress.checks import AUTH_MIDDLEWARE, SESSION_MIDDLEWARE
 
 
 def ids() -> list[str]:
-    return [message.id or "" for message in run_checks() if (message.id or "").startswith("live")]
+    found = run_checks(include_deployment_checks=True)  # W003, W004 run with --deploy
+    return [message.id or "" for message in found if (message.id or "").startswith("live")]
 
 
 def messages(check_id: str) -> list[CheckMessage]:
-    return [message for message in run_checks() if message.id == check_id]
+    found = run_checks(include_deployment_checks=True)
+    return [message for message in found if message.id == check_id]
 
 
 def test_the_wired_test_project_passes_every_check() -> None:

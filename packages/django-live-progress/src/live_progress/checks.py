@@ -118,7 +118,10 @@ def asgi_application(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
     return problems
 
 
-@register()
+# With --deploy only: Celery's Django fix-up runs every default check each time task
+# modules are imported (in workers, and wherever autodiscovery runs), and those must not
+# wait on the network.
+@register(deploy=True)
 def services_answer(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
     """W003/W004: the broker and the progress Redis answer (each asked once, briefly)."""
     problems: list[CheckMessage] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, TypeVar
 
 from celery import Task, current_app
@@ -76,8 +77,15 @@ class Startable:
         return {k: v for k, v in form.cleaned_data.items() if v is not None}
 
 
+@cache
+def discover_tasks() -> None:
+    """Autodiscovery, as a worker does at start: once per process (Celery's Django fix-up
+    runs every system check each time)."""
+    current_app.loader.import_default_modules()
+
+
 def _describe(name: str) -> Startable:
-    current_app.loader.import_default_modules()  # autodiscovery, as a worker does at start
+    discover_tasks()
     target = current_app.tasks.get(name) or import_string(name)
     label = getattr(target, "progress_label", None) or name.rsplit(".", 1)[-1].replace("_", " ")
     return Startable(
