@@ -238,7 +238,9 @@ def test_a_snapshot_made_again_without_owner_keeps_the_rows_owner_and_its_reader
     recorder.exists = True
     recorder.set(1, total=4)
     get_redis().delete(snapshots.key(task_id))  # flushed or evicted mid-run
-    recorder.set(2, total=4, message="two")  # made again, with no owner
+    # Made again with no owner (the recorder asks the history for it; here it could not).
+    again = snapshots.new_snapshot(task_id=task_id, name=TEST_TASK, owner="")
+    snapshots.record(task_id, create_as=again, state="PROGRESS", current=2, message="two")
     assert snapshots.read(task_id=task_id)["owner"] == ""  # type: ignore[index]
     history.drain()
     assert TaskRun.objects.get(task_id=task_id).owner == "session:mine"
