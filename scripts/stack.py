@@ -169,6 +169,22 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+# A Unix socket's path fits in 108 bytes (sun_path), the terminating NUL included.
+SOCKET_PATH_MAX = 107
+
+
+def check_socket_path(production: bool) -> None:
+    """supervisord's control socket lives in run/: a clone too deep for it is named now."""
+    name = "supervisor.sock" if production else "supervisor-dev.sock"
+    path = f"{ROOT / 'deploy'}/../run/{name}"  # as the configuration writes it
+    if len(path.encode()) > SOCKET_PATH_MAX:
+        raise StackError(
+            f"The project's folder is too deep for supervisord's control socket ({path} is "
+            f"{len(path.encode())} bytes; Unix sockets take {SOCKET_PATH_MAX}): move or clone "
+            "it to a shorter path"
+        )
+
+
 def check_port(port: int, variable: str, script: str) -> None:
     """Raise a one-line StackError when `port` is taken."""
     if port_in_use(port):
@@ -256,6 +272,7 @@ def plan(script: str, production: bool) -> dict[str, str]:
             f"DJANGO_BIND={bind} is not an IPv4 address: supervisord's shared web socket is "
             "IPv4 only; use e.g. DJANGO_BIND=0.0.0.0, or a proxy in front for IPv6"
         )
+    check_socket_path(production)
     check_port(DJANGO_PORT, "DJANGO_PORT", script)
     check_port(FLOWER_PORT, "FLOWER_PORT", script)
     if embedded:

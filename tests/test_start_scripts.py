@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -584,3 +585,16 @@ def test_manual_commands_work_as_typed(clone: Path, redis_url: str, logs_dir: Pa
     finally:
         for proc in started:
             proc.stop()
+
+
+def test_a_clone_too_deep_for_supervisords_socket_is_named_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    deep = tmp_path / ("deeper-" * 10) / "starter"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(deep)], check=True)
+    plan = [sys.executable, "scripts/stack.py", "plan", "--script", "./start_dev.sh"]
+    refused = subprocess.run(plan, cwd=deep, env=script_env(), capture_output=True, text=True)
+    assert refused.returncode == 1
+    [line] = refused.stderr.strip().splitlines()
+    assert "too deep for supervisord's control socket" in line and "shorter path" in line
+    assert not (deep / "run").exists()  # nothing made, nothing started
