@@ -314,6 +314,7 @@ def check_tasks() -> Check:
     tasks = snapshots.unfinished()
     now = datetime.now(UTC)
     stalled = [(t, s) for t in tasks if (s := stalled_for(t, now)) is not None]
+    stalled.sort(key=lambda pair: pair[1])  # the freshest first: the one still to look at
     details = {
         "unfinished": len(tasks),
         "stalled": [
