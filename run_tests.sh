@@ -4,10 +4,11 @@
 # root or with passwordless sudo), then runs the whole suite on real parts: a private
 # redis-server, real Celery workers, Daphne and headless Chromium.
 # --quick: the unit and single-process tests only (-m "not slow"), for the edit-test loop.
+# TEST_WORKERS=N: N test processes (default: one per core; 0: this process alone).
 set -euo pipefail
 cd "$(dirname "$0")"
 case ${1:-} in
-  -h | --help) sed -n '2,6s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,7s/^# \{0,1\}//p' "$0"; exit 0 ;;
   --quick) shift; set -- -m "not slow" "$@" ;;
 esac
 
@@ -32,4 +33,7 @@ install_chromium() {
 }
 install_chromium
 
-exec .venv/bin/python -m pytest "$@"
+# One worker process per core (pytest-xdist), each with its own Redis, Celery worker and
+# Daphne; a test file stays on one worker, so its module-wide stacks are made once.
+# TEST_WORKERS=0 runs everything in this one process.
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"

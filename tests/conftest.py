@@ -8,6 +8,8 @@ settings. Never CELERY_TASK_ALWAYS_EAGER: the broker and the worker are real.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,10 @@ _redis_server: RedisServer | None = None
 
 def pytest_configure(config: pytest.Config) -> None:
     global _redis_server
+    if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        # pytest-xdist's controller runs no test: each worker process makes its own Redis
+        # and settings (an environment set here would reach them before their conftest).
+        return
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
         _redis_server = RedisServer().start()
@@ -87,6 +93,15 @@ def live_server_url(redis_url: str, logs_dir: Path, stack_database: Path) -> Ite
     )
     yield base_url
     proc.stop()
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A folder with a short path, for a clone whose supervisord socket must fit in 107 bytes
+    (pytest's own folders grow long under pytest-xdist)."""
+    path = Path(tempfile.mkdtemp(prefix="st-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,11 @@ pytestmark = [pytest.mark.slow]
 
 
 def test_start_dev_to_a_file_with_an_external_redis(
-    tmp_path: Path, redis_url: str, logs_dir: Path
+    tmp_path: Path, short_tmp: Path, redis_url: str, logs_dir: Path
 ) -> None:
     """`./start_dev.sh > dev.log`: the ready block and the web server's lines all readable,
     and `supervisorctl status` lists only what runs (no embedded Redis), exit code 0."""
-    clone = tmp_path / "starter"
+    clone = short_tmp / "starter"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     django_port = free_port()
     env = stack_env(
