@@ -7,6 +7,7 @@ settings. Never CELERY_TASK_ALWAYS_EAGER: the broker and the worker are real.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -93,6 +94,22 @@ def live_server_url(redis_url: str, logs_dir: Path, stack_database: Path) -> Ite
     )
     yield base_url
     proc.stop()
+
+
+@pytest.fixture(autouse=True)
+def _cancel_leftover_tasks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that ran tasks on the session's worker leaves none queued or running: the
+    next test (whichever it is, in any order or worker) gets both pool processes, and its
+    address's count of unfinished tasks starts from zero."""
+    yield
+    if "worker" not in request.fixturenames:
+        return
+    from live_progress.store import snapshots
+    from live_progress.web import services
+
+    with contextlib.suppress(Exception):  # a fault test may have left Redis away
+        for stored in snapshots.unfinished():
+            services.cancel(task_id=stored["task_id"], owner=None, is_staff=True)
 
 
 @pytest.fixture
