@@ -30,7 +30,8 @@ from tests.support.live import Watch, last_state
 from tests.support.processes import Proc, wait_for
 from tests.support.stack import PrivateStack
 
-pytestmark = [pytest.mark.slow]
+# Its own deadline for the watchers is CHAOS_SECONDS + 4 visibility timeouts + 120 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
 SESSIONS = 8
 TASKS_PER_SESSION = 4
