@@ -16,6 +16,7 @@ import contextlib
 import json
 import random
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ class Chaos:
         self.random = random.Random(seed)
         self.port = int(stack.base_url.rsplit(":", 1)[1])
         self.blows: collections.Counter[str] = collections.Counter()
+        self.revived = 0
 
     def worker(self) -> Proc:
         return self.stack.worker
@@ -113,10 +115,22 @@ class Chaos:
                 self.stack.env, log_dir=self.stack.logs, port=self.port
             )
 
-    def run(self, until: float) -> None:
+    def revive(self) -> None:
+        """supervisord's other half: a worker that exited by itself starts again (kombu's
+        Redis transport can end a worker whose broker vanished mid-restore)."""
+        if not self.worker().alive():
+            self.revived += 1
+            self.worker().stop()
+            self.stack.start_worker(concurrency=2)
+
+    def run(self, until: float, done: threading.Event) -> None:
+        """Blows until `until`, then only revivals until `done` (every task seen to its end)."""
         while time.monotonic() < until and sum(self.blows.values()) < MAX_BLOWS:
             time.sleep(self.random.uniform(2, 6))
+            self.revive()
             self.blow()
+        while not done.wait(0.5):
+            self.revive()
 
 
 def with_suppressed(action: Any) -> None:
@@ -178,9 +192,15 @@ def test_every_task_ends_as_written_once_through_random_kills(tmp_path: Path) ->
             )
 
         async def both() -> list[int]:
-            watchers = asyncio.ensure_future(watch_all())
-            await asyncio.to_thread(chaos.run, time.monotonic() + CHAOS_SECONDS)
-            return await watchers
+            done = threading.Event()
+            blows = asyncio.ensure_future(
+                asyncio.to_thread(chaos.run, time.monotonic() + CHAOS_SECONDS, done)
+            )
+            try:
+                return await watch_all()
+            finally:
+                done.set()
+                await blows
 
         sockets = asyncio.run(both())
 
@@ -212,7 +232,8 @@ def test_every_task_ends_as_written_once_through_random_kills(tmp_path: Path) ->
         succeeded = {task_id: logs.count(f"[{task_id}] succeeded") for task_id in parts}
         print(
             f"\nchaos seed {seed}: {len(tasks)} tasks from {SESSIONS} sessions ({len(parts)} "
-            f"parts that succeed, {len(failed)} written to fail); blows {dict(chaos.blows)}; "
+            f"parts that succeed, {len(failed)} written to fail); blows {dict(chaos.blows)}, "
+            f"workers revived {chaos.revived}; "
             f"sockets opened {sum(sockets)} ({sum(sockets) - len(tasks)} reconnects); "
             f"deliveries beyond the first "
             f"{sum(max(0, logs.count(f'[{task_id}] received') - 1) for task_id in parts)}"

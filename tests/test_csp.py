@@ -3,17 +3,13 @@ page, the log-in page or the admin in a real Chromium, a task's WebSocket includ
 
 from __future__ import annotations
 
-import secrets
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, WebSocket, expect
 
-from tests.support.processes import ROOT, Proc, stack_env
+from tests.support.processes import Proc, create_user, stack_env
 
 pytestmark = [pytest.mark.slow]
 
@@ -44,21 +40,7 @@ def test_every_response_carries_the_policy(live_server_url: str, path: str) -> N
 
 def staff_user(database: Path, redis_url: str) -> tuple[str, str]:
     """A staff superuser in the live server's database; returns (username, password)."""
-    username, password = f"admin-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(12)
-    code = (
-        "from django.contrib.auth import get_user_model\n"
-        f"get_user_model().objects.create_superuser({username!r}, password={password!r})\n"
-    )
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=stack_env(redis_url=redis_url, database_path=database),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return username, password
+    return create_user(stack_env(redis_url=redis_url, database_path=database), superuser=True)
 
 
 def refusals(page: Page) -> list[str]:

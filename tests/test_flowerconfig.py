@@ -33,16 +33,13 @@ def test_empty_user_or_password_is_refused_with_a_clear_error(
         assert "secret" not in result.stderr  # the password is never echoed
 
 
-@pytest.fixture(scope="module")
-def flower(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A Flower on 127.0.0.1 without a password, as `celery -A django_starter flower` starts."""
+def running_flower(
+    app: str, env: dict[str, str], log_dir: Path, *, name: str = "flower"
+) -> Iterator[int]:
+    """A real Flower of `app` on a free port, until the generator is closed; yields the port."""
     port = free_port()
-    proc = Proc(
-        f"flower-{port}",
-        flower_argv(port),
-        env=stack_env(redis_url=redis_url),
-        log_dir=Path(tmp_path_factory.mktemp("flower")),
-    )
+    argv = [str(BIN / "celery"), "-A", app, "flower", f"--port={port}"]
+    proc = Proc(f"{name}-{port}", argv, env=env, log_dir=log_dir)
 
     def answers() -> bool:
         if not proc.alive():
@@ -54,6 +51,13 @@ def flower(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield port
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def flower(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A Flower on 127.0.0.1 without a password, as `celery -A django_starter flower` starts."""
+    env = stack_env(redis_url=redis_url)
+    yield from running_flower("django_starter", env, Path(tmp_path_factory.mktemp("flower")))
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
@@ -80,25 +84,9 @@ def flower_with_password(
 ) -> Iterator[int]:
     """Flower with FLOWER_BASIC_AUTH, as both start scripts run it (production's app, and the
     dev stack's Django-free one)."""
-    port = free_port()
-    argv = [str(BIN / "celery"), "-A", request.param, "flower", f"--port={port}"]
-    proc = Proc(
-        f"flower-auth-{port}",
-        argv,
-        env=stack_env(redis_url=redis_url, FLOWER_BASIC_AUTH="admin:a-long-test-secret"),
-        log_dir=Path(tmp_path_factory.mktemp("flower-auth")),
-    )
-
-    def answers() -> bool:
-        if not proc.alive():
-            raise RuntimeError(f"flower exited:\n{proc.log()[-3000:]}")
-        return httpx.get(f"http://127.0.0.1:{port}/healthcheck", timeout=2).status_code == 200
-
-    try:
-        wait_for(answers, timeout=60, what="Flower")
-        yield port
-    finally:
-        proc.stop()
+    env = stack_env(redis_url=redis_url, FLOWER_BASIC_AUTH="admin:a-long-test-secret")
+    log_dir = Path(tmp_path_factory.mktemp("flower-auth"))
+    yield from running_flower(request.param, env, log_dir, name="flower-auth")
 
 
 @pytest.mark.parametrize("path", ["/", "/workers", "/tasks", "/api/workers", "/api/tasks"])

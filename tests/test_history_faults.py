@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -32,7 +31,14 @@ from live_progress.models import TaskRun
 from live_progress.store import drain, history, snapshots
 from live_progress.store.client import get_redis
 from live_progress.worker.recorder import Recorder
-from tests.support.processes import ROOT, Proc, RedisServer, migrate, stack_env, wait_for
+from tests.support.processes import (
+    Proc,
+    RedisServer,
+    manage_shell,
+    migrate,
+    stack_env,
+    wait_for,
+)
 from tests.support.stack import PrivateStack
 from tests.support.tasks import TEST_TASK, create_task
 
@@ -43,16 +49,7 @@ POSTGRES_ADMIN = os.environ.get(
 
 def shell(env: dict[str, str], code: str) -> Any:
     """Run `code` in `manage.py shell` on `env`'s database and Redis; its last line, as JSON."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(manage_shell(env, code).strip().splitlines()[-1])
 
 
 KEYS = """

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +23,7 @@ from django_celery_beat.models import PeriodicTask
 
 from django_starter.celery import app
 from django_starter.housekeeping import housekeeping
-from tests.support.processes import BIN, ROOT, Proc, run_doctor, wait_for
+from tests.support.processes import BIN, Proc, manage_shell, run_doctor, wait_for
 from tests.support.stack import PrivateStack
 
 needs_purge_command = pytest.mark.skipif(
@@ -65,9 +63,7 @@ def test_housekeeping_clears_expired_sessions_and_says_what_each_step_did() -> N
 
 def shell(env: dict[str, str], code: str) -> None:
     """Run `code` in `manage.py shell` against the stack's database, as an admin would."""
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code], env=env, cwd=ROOT, check=True
-    )
+    manage_shell(env, code)
 
 
 @pytest.fixture

@@ -8,18 +8,14 @@ address, on /accounts/login/ and the admin's log-in alike.
 from __future__ import annotations
 
 import contextlib
-import secrets
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import ROOT, migrate, stack_env, start_daphne
+from tests.support.processes import create_user, migrate, stack_env, start_daphne
 
 pytestmark = [pytest.mark.slow]
 
@@ -38,22 +34,7 @@ def project_env(redis_url: str, database: Path, **extra: str) -> dict[str, str]:
 
 def make_user(env: dict[str, str], *, staff: bool = False) -> tuple[str, str]:
     """A real user in the live server's database; returns (username, password)."""
-    username, password = f"user-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(12)
-    code = (
-        "from django.contrib.auth import get_user_model\n"
-        f"get_user_model().objects.create_user({username!r}, password={password!r}, "
-        f"is_staff={staff!r})\n"
-    )
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return username, password
+    return create_user(env, staff=staff)
 
 
 @contextlib.contextmanager

@@ -4,8 +4,6 @@ the favicon, and a card that polls when its WebSocket cannot be had."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ from django.template import Context, Template
 from playwright.sync_api import Browser, Locator, Page, WebSocketRoute, expect
 
 from tests.support.browser import checked_page
-from tests.support.processes import ROOT, Proc, stack_env
+from tests.support.processes import Proc, manage_shell, stack_env
 from tests.support.stack import PrivateStack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -39,16 +37,8 @@ def start_long_task(page: Page, *, steps: int, delay: float = 0.05) -> Locator:
 
 def live_database_shell(redis_url: str, database: Path, code: str) -> str:
     """Run Python in `manage.py shell` on the live server's database; its output."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        env=stack_env(redis_url=redis_url, database_path=database),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return done.stdout.strip()
+    env = stack_env(redis_url=redis_url, database_path=database)
+    return manage_shell(env, code).strip()
 
 
 def rgb(color: str) -> tuple[int, ...]:

@@ -21,7 +21,7 @@ import pytest
 import websockets
 
 from tests.support.live import Watch, cancel_task, cookie_header, csrf_headers, start_task
-from tests.support.processes import ROOT, Proc, stack_env
+from tests.support.processes import ROOT, Proc, manage_shell, stack_env
 from tests.support.stack import PrivateStack
 
 pytestmark = [pytest.mark.slow]
@@ -149,17 +149,8 @@ def make_user(database: Path, redis_url: str, *, staff: bool) -> tuple[str, str,
         "s[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
         "s[HASH_SESSION_KEY] = u.get_session_auth_hash(); s.create(); print(s.session_key)\n"
     )
-    env = stack_env(redis_url=redis_url, database_path=database)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return username, password, result.stdout.strip().splitlines()[-1]
+    output = manage_shell(stack_env(redis_url=redis_url, database_path=database), code)
+    return username, password, output.strip().splitlines()[-1]
 
 
 async def test_other_session_gets_404_on_read_and_cancel_and_a_refused_socket(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -192,6 +193,36 @@ def stack_env(*, redis_url: str, database_path: Path | None = None, **extra: str
         env["DATABASE_URL"] = f"sqlite:///{database_path}"
     env.update(extra)
     return env
+
+
+def manage_shell(env: dict[str, str], code: str, *, timeout: float = 120) -> str:
+    """Run `code` in `manage.py shell` with `env` (a stack's database and Redis), as an
+    admin would; its output. A failure fails the test with the command's own error."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def create_user(
+    env: dict[str, str], *, staff: bool = False, superuser: bool = False
+) -> tuple[str, str]:
+    """A real user in a live server's database; returns (username, password)."""
+    username, password = f"user-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(12)
+    make = "create_superuser" if superuser else "create_user"
+    extra = "" if superuser else f", is_staff={staff!r}"
+    manage_shell(
+        env,
+        "from django.contrib.auth import get_user_model\n"
+        f"get_user_model().objects.{make}({username!r}, password={password!r}{extra})\n",
+    )
+    return username, password
 
 
 def start_worker(
