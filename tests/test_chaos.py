@@ -16,6 +16,7 @@ import contextlib
 import json
 import random
 import signal
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -89,7 +90,7 @@ class Chaos:
 
     def blow(self) -> None:
         kind = self.random.choice(
-            ["pool", "pool", "worker", "redis-term", "redis-kill", "daphne", "daphne"]
+            ["pool", "pool", "worker", "redis-term", "redis-kill", "daphne", "daphne", "db-lock"]
         )
         self.blows[kind] += 1
         if kind == "pool":
@@ -99,6 +100,16 @@ class Chaos:
             self.worker().signal(signal.SIGKILL)  # the whole process group, no goodbye
             self.worker().stop()
             self.stack.start_worker(concurrency=2)
+        elif kind == "db-lock":
+            # A long write elsewhere holds SQLite's lock: the history's writers wait for it,
+            # or give their batch back to Redis, and lose nothing either way.
+            db = sqlite3.connect(self.stack.logs / "db.sqlite3", timeout=30)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                time.sleep(self.random.uniform(1, 5))
+                db.rollback()
+            finally:
+                db.close()
         elif kind.startswith("redis"):
             assert self.stack.redis.proc is not None
             self.stack.redis.proc.signal(signal.SIGTERM if kind == "redis-term" else signal.SIGKILL)
@@ -221,6 +232,25 @@ def test_every_task_ends_as_written_once_through_random_kills(tmp_path: Path) ->
             )
 
         wait_for(ended, timeout=60, interval=0.5, what="every snapshot and result as written")
+
+        def rows() -> list[tuple[str, str, str]]:
+            db = sqlite3.connect(tmp_path / "db.sqlite3", timeout=30)
+            try:
+                query = "SELECT task_id, state, owner FROM live_progress_taskrun"
+                return [(str(t), str(s), str(o)) for t, s, o in db.execute(query)]
+            finally:
+                db.close()
+
+        def history_ended() -> bool:
+            states = {task_id: state for task_id, state, _ in rows()}
+            return all(states.get(task_id) == until for task_id, _, _, until in tasks)
+
+        # The history too: one row per task, with its end and its owner, whatever the blows.
+        wait_for(history_ended, timeout=60, interval=0.5, what="every task's row as written")
+        ours = {task_id for task_id, _, _, _ in tasks}
+        found = [row for row in rows() if row[0] in ours]
+        assert len(found) == len(ours), "a task has no row, or two"
+        assert all(owner.startswith("session:") for _, _, owner in found), found
         failed = [task_id for task_id, _, _, until in tasks if until == "FAILURE"]
         errors = {snapshot(task_id)["error"] for task_id in failed}
         # Every part that ran to its end: the tasks, each chord's parts and its callback.
