@@ -134,6 +134,7 @@ def test_a_record_the_database_refuses_is_set_aside_and_the_others_are_written()
     assert history.drain() == 0  # nothing left over, nothing taken twice
 
 
+@pytest.mark.slow  # starts processes of its own
 @pytest.mark.django_db
 @pytest.mark.usefixtures("empty_history_lists")
 def test_health_and_doctor_count_the_records_waiting_and_set_aside() -> None:
@@ -198,6 +199,7 @@ print(json.dumps({"taken": taken, "ids": [nul["task_id"], plain["task_id"], huge
 """
 
 
+@pytest.mark.slow  # starts processes of its own
 def test_postgres_keeps_a_task_whose_error_has_a_nul_character(
     tmp_path: Path, postgres_url: str
 ) -> None:
@@ -293,6 +295,7 @@ def start_over_http(client: httpx.Client) -> dict[str, Any]:
     return dict(answer.json())
 
 
+@pytest.mark.slow  # starts processes of its own
 def test_a_row_sqlite_could_not_write_at_start_is_listed_at_once_and_written_later(
     tmp_path: Path,
 ) -> None:
@@ -341,6 +344,7 @@ print("[]")
 """
 
 
+@pytest.mark.slow  # starts processes of its own
 def test_a_drainer_killed_mid_batch_loses_nothing(tmp_path: Path) -> None:
     database = tmp_path / "db.sqlite3"
     with PrivateStack(tmp_path) as stack:

@@ -117,6 +117,7 @@ def test_every_web_process_counts_and_a_silent_one_is_left_out() -> None:
         redis.hdel(metrics.WEB_KEY, "otherhost:1", "otherhost:2")
 
 
+@pytest.mark.slow  # the session's live server and worker
 async def test_a_task_run_end_to_end_is_counted(live_server_url: str, worker: object) -> None:
     name = "django_starter.tasks.long_running_task"
     async with httpx.AsyncClient(base_url=live_server_url, timeout=10) as client:
