@@ -96,6 +96,13 @@ def find(task_id: str) -> TaskRun | None:
     return TaskRun.objects.filter(task_id=task_id).first()
 
 
+def owner_of(task_id: str) -> str:
+    """The owner a task's row names ("" without a row), read without draining first: for a
+    worker's task thread, which must not take on the history's pending writes."""
+    owner = TaskRun.objects.filter(task_id=task_id).values_list("owner", flat=True).first()
+    return owner or ""
+
+
 def runs(*, owner: str | None) -> QuerySet[TaskRun]:
     """A reader's tasks, newest first (`owner=None`: everyone's, for staff)."""
     drain_quietly()

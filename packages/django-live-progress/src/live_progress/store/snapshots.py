@@ -34,7 +34,6 @@ from live_progress.store.lua import PUBLISHED_FIELDS as PUBLISHED_FIELDS
 from live_progress.store.lua import QUEUED_PREFIX
 from live_progress.store.snapshot import (
     PENDING,
-    REVOKED,
     TERMINAL_STATES,
     Child,
     Stored,
@@ -259,11 +258,6 @@ def read_many(task_ids: list[str]) -> dict[str, Stored]:
         for task_id, raw in zip(task_ids, found, strict=True)
         if (stored := decode(raw)) is not None
     }
-
-
-def is_revoked(*, task_id: str) -> bool:
-    """Whether the task was cancelled (its snapshot says REVOKED)."""
-    return get_redis().hget(key(task_id), "state") == json.dumps(REVOKED)
 
 
 def seq_of(*, task_id: str) -> int | None:

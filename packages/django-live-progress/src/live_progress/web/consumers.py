@@ -152,8 +152,6 @@ class ProgressConsumer(AsyncWebsocketConsumer):
         """The owner (or staff) may; a snapshot made again with no owner asks the history."""
         if owners.may_read(stored, owner=self.owner, is_staff=is_staff):
             return True
-        if stored.get("owner") or not self.owner:
-            return False
         return await database_sync_to_async(services.owned_by_history)(stored, owner=self.owner)
 
     @database_sync_to_async

@@ -20,7 +20,7 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from live_progress.celery_app import worker_command
 from live_progress.conf import conf
-from live_progress.exceptions import Refused
+from live_progress.exceptions import Refused, TaskEnded
 from live_progress.store import snapshots
 from live_progress.store.snapshot import FAILURE, PROGRESS, RETRY, REVOKED, STARTED, SUCCESS, Stored
 from live_progress.tracking import tracking
@@ -29,8 +29,12 @@ from live_progress.worker.recorder import Recorder, close_recorder, enter_task, 
 logger = logging.getLogger(__name__)
 
 
-def _record(task_id: str | None, *, patient: bool = False, **fields: Any) -> Stored | None:
-    """`snapshots.record` that never raises into the worker (Redis away: logged).
+def _record(
+    task_id: str | None, *, patient: bool = False, **fields: Any
+) -> Stored | Refused | None:
+    """`snapshots.record` that never raises into the worker: the new snapshot, the refusal
+    (the task ended already, or has no snapshot), or None when Redis could not be reached
+    (logged).
 
     `patient`: a task's end, written in its own pool process, is retried with backoff for
     up to PROGRESS_END_WRITE_RETRY_SECONDS while Redis is away (restarting, say), so
@@ -43,8 +47,8 @@ def _record(task_id: str | None, *, patient: bool = False, **fields: Any) -> Sto
     while True:
         try:
             return snapshots.record(task_id, **fields).snapshot
-        except Refused:  # ended already (a cancel got there first), or its snapshot is gone
-            return None
+        except Refused as refused:  # ended already (a cancel got there first), or gone
+            return refused
         except (redis.ConnectionError, redis.TimeoutError):
             if time.monotonic() + pause > deadline:
                 break
@@ -78,21 +82,15 @@ def on_task_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> No
             error=None,
             started_at=snapshots.now_iso(),
         )
-    cancelled = started is None and _was_cancelled(task_id)
+    # The refusal says why: cancelled before it started, or no snapshot (no second read).
+    cancelled = isinstance(started, TaskEnded) and started.state == REVOKED
     enter_task(
         task_id,
         name=name,
         parent=header.get("parent"),
         cancelled=cancelled,
-        exists=started is not None,
+        exists=started is not None and not isinstance(started, Refused),
     )
-
-
-def _was_cancelled(task_id: str) -> bool:
-    try:
-        return snapshots.is_revoked(task_id=task_id)
-    except Exception:
-        return False
 
 
 def _tracked(task: Any, task_id: str | None) -> tuple[bool, Recorder | None, str | None]:

@@ -112,15 +112,13 @@ class Recorder:
             if self._pending is not None:
                 self._flush_locked(time.monotonic())
 
-    @property
-    def owner_again(self) -> str:
+    def _owner_again(self) -> str:
         """The owner of a task whose snapshot vanished, from its history row ("" if none)."""
         try:
-            run = history.find(self.task_id)
+            return history.owner_of(self.task_id)
         except Exception:  # the database away too: the row keeps its owner (see history)
             logger.warning("could not read the owner of %s", self.task_id, exc_info=True)
             return ""
-        return run.owner if run is not None else ""
 
     def _flush_locked(self, now: float) -> None:
         fields = self._pending
@@ -130,7 +128,7 @@ class Recorder:
             create_as = snapshots.new_snapshot(
                 task_id=self.task_id,
                 name=self.name,
-                owner=self.owner_again if self.lost else "",
+                owner=self._owner_again() if self.lost else "",
                 started_at=snapshots.now_iso(),
                 message="",
             )
