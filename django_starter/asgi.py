@@ -22,8 +22,12 @@ from diagnostics.limits import raise_open_files_limit  # noqa: E402
 from diagnostics.metrics import start_web_stats  # noqa: E402
 from live_progress.routing import websocket_urlpatterns  # noqa: E402
 
+from .web_servers import lengthen_daphne_close_handshake  # noqa: E402
+
 # One file descriptor per socket: the soft limit up to the hard one, a warning if too low.
 raise_open_files_limit(getattr(settings, "DJANGO_WEB_MAX_SOCKETS", 10_000))
+# A task's last state is sent before the close: Daphne must not drop it with the socket.
+lengthen_daphne_close_handshake(settings.DJANGO_WS_CLOSE_TIMEOUT)
 # Its socket counts, for GET /metrics whichever web process answers it.
 start_web_stats()
 

@@ -298,6 +298,10 @@ PROGRESS_MAX_SOCKETS_PER_OWNER = env.int("PROGRESS_MAX_SOCKETS_PER_OWNER", defau
 # Open WebSockets one web process is sized for: at start it raises its open-files limit as
 # far as it may and warns (one line) when that stays below this (diagnostics/limits.py).
 DJANGO_WEB_MAX_SOCKETS = env.int("DJANGO_WEB_MAX_SOCKETS", default=10_000)
+# How long Daphne waits for a client to answer a WebSocket's close before it drops the
+# connection, and what it still had to send with it (autobahn's default is 1 s; see
+# django_starter/web_servers.py).
+DJANGO_WS_CLOSE_TIMEOUT = env.float("DJANGO_WS_CLOSE_TIMEOUT", default=30)
 # GET /metrics (Prometheus): answered in development and to loopback; in production also to
 # `Authorization: Bearer <METRICS_TOKEN>` when this is set (diagnostics/metrics.py).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
@@ -314,7 +318,7 @@ PROGRESS_LIVE_FIELDS = "diagnostics.live.live_fields"
 PROGRESS_PAGE_TITLE = "Django Starter"
 # Finished tasks are kept in the history (TaskRun) this many days; then
 # `manage.py purge_task_history` deletes them.
-PROGRESS_HISTORY_DAYS = env.float("PROGRESS_HISTORY_DAYS", default=30)
+PROGRESS_HISTORY_DAYS = env.float("PROGRESS_HISTORY_DAYS", default=1)
 PROGRESS_PAGE_SIZE = env.int("PROGRESS_PAGE_SIZE", default=20)
 
 FLOWER_PORT = env.int("FLOWER_PORT", default=8054)
