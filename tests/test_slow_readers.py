@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from websockets.client import ClientProtocol
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
@@ -62,8 +62,10 @@ def read_to_the_end(sock: socket.socket, protocol: ClientProtocol) -> tuple[list
             return texts, closed_cleanly
         protocol.receive_data(data)
         for frame in protocol.events_received():
+            if not isinstance(frame, Frame):
+                continue
             if frame.opcode is Opcode.TEXT:
-                texts.append(frame.data.decode())
+                texts.append(bytes(frame.data).decode())
             elif frame.opcode is Opcode.CLOSE:
                 closed_cleanly = True
         sock.sendall(b"".join(protocol.data_to_send()))
