@@ -64,7 +64,7 @@ class _Socket:
     def __init__(self, done: asyncio.Event, final_seq: int, waiting: list[int]) -> None:
         self.done, self.final_seq, self.waiting = done, final_seq, waiting
 
-    def offer(self, text: str, *, state: str, final: bool) -> None:
+    def offer(self, text: str, *, state: str, final: bool, at: float | None = None) -> None:
         if f'"seq": {self.final_seq},' in text:
             self.waiting[0] -= 1
             if self.waiting[0] == 0:

@@ -14,13 +14,10 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":  # run as a script: import the project, not bench/ siblings
     sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
+from bench.machine import ensure_bench_requirements, machine  # noqa: E402
 from bench.stack import BenchStack, install_signal_handlers, raise_fd_limit  # noqa: E402
-from bench.table import Row, latency_rows, ms, percentile, render  # noqa: E402
+from bench.table import Row, latency_rows, ms, percentile, render, step  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-REQUIREMENTS = ROOT / "bench" / "requirements.txt"
 
 FULL = {
     "requests": 200,
@@ -54,6 +51,12 @@ FULL = {
     "cp_calls": 200,
     "throughput_tasks": 2000,
     "throughput_rounds": 5,
+    "servers_points": [1000, 2000],  # sockets on one task, per server
+    "servers_delay": 0.1,  # with sweep_steps: 100 steps x 0.1 s, 10 messages/s a socket
+    "capacity_sockets": 4000,
+    "capacity_runs": [("daphne", 3), ("uvicorn", 1)],
+    "e2e_tasks": 2000,
+    "e2e_rounds": 5,
     "dev_stack": 1,
 }
 QUICK = {
@@ -75,9 +78,24 @@ QUICK = {
     "cp_calls": 20,
     "throughput_tasks": 100,
     "throughput_rounds": 1,
+    "servers_points": [20],
+    "servers_delay": 0.05,
+    "capacity_sockets": 20,
+    "capacity_runs": [("daphne", 1)],
+    "e2e_tasks": 100,
+    "e2e_rounds": 1,
     "dev_stack": 0,
 }
-SECTIONS = ("base", "sweep", "celery-progress", "throughput", "dev-stack")
+SECTIONS = (
+    "base",
+    "sweep",
+    "celery-progress",
+    "throughput",
+    "servers",
+    "capacity",
+    "e2e",
+    "dev-stack",
+)
 SWEEP_DELAY = 0.1
 CP_POLL_INTERVAL = 0.5  # celery-progress's JS default pollInterval
 STEPS, DELAY, PING_TIMEOUT = 20, 0.01, 1.0
@@ -136,71 +154,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         sizes.update(requests=args.requests, health=args.requests, load_requests=2 * args.requests)
     args.sizes = sizes
     return args
-
-
-def machine() -> dict[str, Any]:
-    """Cores, CPU, OS, Python, Redis and the stack's package versions."""
-    from live_progress.store.client import get_redis
-
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in _read("/proc/cpuinfo").splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or "?",
-    )
-    packages = (
-        "Django",
-        "celery",
-        "channels",
-        "channels-redis",
-        "daphne",
-        "redis",
-        "websockets",
-        "celery-progress",
-    )
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "redis_server": get_redis().info("server")["redis_version"],
-        "load_average": " ".join(f"{value:.2f}" for value in os.getloadavg()),
-        "memory_gib": round(_meminfo_kib("MemTotal") / 2**20, 1),
-        "packages": {name: metadata.version(name) for name in packages},
-    }
-
-
-def _meminfo_kib(name: str) -> int:
-    for line in _read("/proc/meminfo").splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def ensure_bench_requirements() -> None:
-    """bench/requirements.txt (celery-progress) into this .venv, with pip, when missing."""
-    wanted = [
-        line.split("==")
-        for line in REQUIREMENTS.read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    try:
-        if all(metadata.version(name) == version for name, version in wanted):
-            return
-    except metadata.PackageNotFoundError:
-        pass
-    print("Installing bench/requirements.txt into .venv (bench only)", file=sys.stderr)
-    pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
 
 
 def without_worker(stack: BenchStack, sizes: dict[str, Any]) -> tuple[list[Row], str, str]:
@@ -489,8 +442,12 @@ async def one_session(stack: BenchStack) -> tuple[str, str]:
     return owner, cookie
 
 
-def step(name: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {name}", file=sys.stderr, flush=True)
+def head() -> str:
+    """The commit checked out (the working tree may hold more: it is shared)."""
+    import subprocess
+
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -529,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
         if "throughput" in only:
             step("throughput: bare, tracked, untracked")
             rows += throughput(args, stack, owner)
+        from bench import goals  # Django is set up by now
+
+        rows += goals.run_sections(stack, args.sizes, only, owner=owner, cookie=cookie)
         failed = False
     finally:
         stack.stop(failed=failed)
@@ -537,10 +497,12 @@ def main(argv: list[str] | None = None) -> int:
 
         step("dev stack from a fresh clone")
         rows += devstack.rows(devstack.measure())
+    info["head"] = head()
     info["load_average_end"] = " ".join(f"{value:.2f}" for value in os.getloadavg())
     packages = ", ".join(f"{name} {version}" for name, version in info["packages"].items())
     print(f"machine: {info['cores']} cores ({info['cpu']}), {info['os']}")
     print(f"python {info['python']}, redis-server {info['redis_server']}, {packages}")
+    print(f"HEAD {info['head']} (the shared working tree may hold uncommitted edits)")
     print(
         f"load average at start: {info['load_average']}, at end: {info['load_average_end']}; "
         f"{'quick' if args.quick else 'full'} run took {time.perf_counter() - started:.0f} s"

@@ -138,6 +138,10 @@ class BenchStack:
                     "DJANGO_SETTINGS_MODULE",
                     "FLOWER_PORT",
                     "DJANGO_LOG_LEVEL",
+                    # services.start(limited=True) in this process: the caps lifted too.
+                    "PROGRESS_MAX_ACTIVE_TASKS",
+                    "PROGRESS_MAX_ACTIVE_TASKS_PER_ADDRESS",
+                    "PROGRESS_MAX_QUEUED",
                 )
             }
         )

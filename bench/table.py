@@ -1,8 +1,10 @@
-"""Rows of results, percentiles, and the plain-text table the benchmark prints."""
+"""Rows of results, percentiles, the plain-text table the benchmark prints, progress lines."""
 
 from __future__ import annotations
 
 import math
+import sys
+import time
 from dataclasses import dataclass
 
 
@@ -56,3 +58,8 @@ def render(rows: list[Row]) -> str:
         if index == 0:
             lines.append("  ".join("-" * width for width in widths) + "  " + "-" * 5)
     return "\n".join(lines)
+
+
+def step(name: str) -> None:
+    """A progress line on stderr, with the time."""
+    print(f"[{time.strftime('%H:%M:%S')}] {name}", file=sys.stderr, flush=True)

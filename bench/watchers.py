@@ -220,6 +220,12 @@ async def run_point(
         )
         client.close()
 
+    analyse(point, socks, released_at=released_at, steps=steps)
+    return point
+
+
+def analyse(point: Point, socks: list[Socket], *, released_at: float, steps: int) -> None:
+    """Latency, skipped values, missed terminals, first socket and spread, into `point`."""
     final_seq = {sock.task_id: sock.seen[-1][1] for sock in socks if sock.terminal}
     received: dict[tuple[str, int], list[float]] = {}
     for sock in socks:
@@ -245,7 +251,6 @@ async def run_point(
     point.firsts = [min(t[1:]) - t[0] for t in received.values()]
     first = next((sock for sock in socks if not sock.refused), None)
     point.never_shown = steps - len((first.currents if first else set()) & set(range(1, steps + 1)))
-    return point
 
 
 def profile_of(

@@ -136,6 +136,33 @@ def test_quick_benchmark_prints_the_table_and_stops_its_stack(tmp_path: Path) ->
     for kind in ("bare", "tracked", "untracked"):
         assert value[f"throughput {kind}"] > 0
     assert not any(name.startswith("dev stack") for name in rows)  # full runs only
-    # Everything the benchmark started is gone: Redis, Daphne and five workers (seven pids).
-    assert len(data["pids"]) == 7
+    # Issue 17: the three servers, two processes on one socket, throughput end to end.
+    for server in ("daphne", "uvicorn", "granian"):
+        version = data["machine"]["packages"][server]
+        point = f"{server} {version} 20 watchers"
+        assert value[f"{point}: missed terminal"] == 0, rows[f"{point}: missed terminal"]
+        assert "0 refused" in rows[f"{point}: missed terminal"]["notes"]
+        assert value[f"{point}: web CPU per socket message"] > 0
+        assert 0 < value[f"{point}: latency p50"] <= value[f"{point}: latency p99"]
+        # /metrics' histogram (diagnostics/metrics.py) is read when the project has it.
+        assert (
+            f"{point}: /metrics socket delay p50" in rows
+            or f"{point}: /metrics socket delay" in rows
+        )
+    capacity = rows["capacity daphne x2 20: missed terminal, 1 runs"]
+    assert capacity["value"] == 0 and "refused [0]" in capacity["notes"], capacity
+    assert (
+        "accepted per process"
+        in rows["capacity daphne x2 20 watchers run 1: missed terminal"]["notes"]
+    )
+    for kind in ("bare", "owners", "one-owner"):
+        assert value[f"e2e throughput {kind}"] > 0
+        assert value[f"e2e send cost {kind}"] > 0
+        assert value[f"e2e Redis commands {kind}"] > 0
+    for kind in ("owners", "one-owner"):
+        assert value[f"e2e tracked / bare ({kind})"] > 0
+        assert value[f"e2e start() / apply_async ({kind})"] > 0
+    # Everything the benchmark started is gone: Redis, Daphne, five workers, three servers,
+    # the fan-out worker, two processes on one socket and two end-to-end workers.
+    assert len(data["pids"]) == 15
     assert not [pid for pid in data["pids"] if pid_alive(pid)]

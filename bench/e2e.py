@@ -1,0 +1,194 @@
+"""Throughput end to end: the timed window includes the enqueueing loop.
+
+Two workers with the same options consume from the start (bench/bare.py's and the
+project's). A round sends N no-op tasks in a loop and waits until every result reads
+SUCCESS: bare Celery's `apply_async` (bench/bare.py's app, in this process) against
+`services.start(..., limited=True)`, once with a new owner per call and once with one
+owner for all of them (the caps lifted through the environment, see bench/stack.py).
+Also: the loop's own µs per call, and Redis commands per task (INFO's counter over the
+round, less this process's own polling).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from django_starter.celery import app as celery_app
+from live_progress.web import services
+
+from .table import Row
+from .throughput import RESULT_PREFIX, bare_config, wait_consuming
+
+KINDS = ("bare", "owners", "one-owner")
+HOW = {
+    "bare": "apply_async, bench/bare.py's app",
+    "owners": "services.start(limited=True), a new owner string per call",
+    "one-owner": "services.start(limited=True), one owner, caps lifted to 10^6",
+}
+TRACKED_GOAL, CALL_GOAL = 0.95, 2.0
+
+
+def queue_of(kind: str) -> str:
+    return "bench-e2e-bare" if kind == "bare" else "bench-e2e-project"
+
+
+@dataclass
+class Rounds:
+    """Per kind, per counted round: tasks/s, µs per call (wall, CPU), commands per task."""
+
+    rate: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    call: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    call_cpu: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    commands: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    top: dict[str, dict[str, float]] = field(default_factory=dict)  # per task, last round
+
+
+def command_calls(client: redis.Redis) -> dict[str, int]:
+    """INFO commandstats: calls per command so far."""
+    stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+def sender(kind: str) -> Any:
+    """A function sending one no-op task of `kind`; its id."""
+    from bench.tasks import noop
+
+    if kind == "bare":
+        os.environ["BENCH_BARE_CONFIG"] = json.dumps(bare_config(), default=str)
+        from bench import bare
+
+        celery_app.set_current()  # a new Celery() makes itself the current app
+        return lambda: bare.noop.apply_async(queue=queue_of(kind)).id
+    signature = noop.s().set(queue=queue_of(kind))
+    fixed = f"bench-e2e-{uuid.uuid4().hex}"
+
+    def start() -> str:
+        owner = fixed if kind == "one-owner" else f"bench-e2e-{uuid.uuid4().hex}"
+        return str(services.start(signature, owner=owner, limited=True)["task_id"])
+
+    return start
+
+
+def wait_done(client: redis.Redis, ids: list[str], timeout: float) -> int:
+    """Until every result reads SUCCESS; the number of Redis calls it made."""
+    deadline, index, calls = time.monotonic() + timeout, 0, 0
+    while index < len(ids):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(ids) - index} of {len(ids)} tasks not done")
+        values = client.mget([RESULT_PREFIX + task_id for task_id in ids[index : index + 200]])
+        calls += 1
+        for value in values:
+            if value is None or b'"SUCCESS"' not in value:
+                break
+            index += 1
+        else:
+            continue
+        time.sleep(0.01)
+    return calls
+
+
+def one_round(
+    kind: str, send: Any, count: int, client: redis.Redis, top: dict[str, float]
+) -> tuple[float, ...]:
+    """tasks/s, µs per call, CPU µs per call, Redis commands per task, for `count` tasks;
+    `top` gets the commands per task by command."""
+    calls = command_calls(client)
+    before = int(client.info("stats")["total_commands_processed"])
+    cpu, started = time.process_time(), time.perf_counter()
+    ids = [send() for _ in range(count)]
+    sent, cpu = time.perf_counter() - started, time.process_time() - cpu
+    polls = wait_done(client, ids, timeout=120 + count * 0.05)
+    seconds = time.perf_counter() - started
+    commands = int(client.info("stats")["total_commands_processed"]) - before - polls - 1
+    calls_after = command_calls(client)
+    top.clear()
+    top.update({name: (n - calls.get(name, 0)) / count for name, n in calls_after.items()})
+    top["mget"] = top.get("mget", 0.0) - polls / count
+    top["info"] = 0.0
+    return count / seconds, 1e6 * sent / count, 1e6 * cpu / count, commands / count
+
+
+def run(*, bare: Any, project: Any, count: int, rounds: int) -> Rounds:
+    """Round 0 warms up; then `rounds` rounds of each kind, the order rotating."""
+    wait_consuming(bare)
+    wait_consuming(project)
+    senders = {kind: sender(kind) for kind in KINDS}
+    out = Rounds()
+    client = redis.Redis.from_url(celery_app.conf.result_backend)
+    try:
+        for index in range(rounds + 1):
+            for kind in KINDS[index % 3 :] + KINDS[: index % 3]:
+                top = out.top.setdefault(kind, {})
+                figures = one_round(kind, senders[kind], count if index else 50, client, top)
+                if index:
+                    for store, value in zip(
+                        (out.rate, out.call, out.call_cpu, out.commands), figures, strict=True
+                    ):
+                        store[kind].append(value)
+    finally:
+        client.close()
+    return out
+
+
+def rows(done: Rounds, *, count: int) -> list[Row]:
+    """Rates, ratios to bare (median of the rounds' ratios), µs per call, commands per task."""
+    med = statistics.median
+    out = []
+    for kind in KINDS:
+        rates = ", ".join(f"{r:,.0f}" for r in done.rate[kind])
+        out += [
+            Row(
+                f"e2e throughput {kind}",
+                med(done.rate[kind]),
+                "tasks/s",
+                f"median of {len(done.rate[kind])} rounds of {count:,} ({rates}); "
+                f"send loop + wait for SUCCESS; {HOW[kind]}",
+            ),
+            Row(
+                f"e2e send cost {kind}",
+                med(done.call[kind]),
+                "µs/call",
+                f"the loop's wall time per call, median of rounds; CPU "
+                f"{med(done.call_cpu[kind]):.0f} µs/call (this process, worker running)",
+            ),
+            Row(
+                f"e2e Redis commands {kind}",
+                med(done.commands[kind]),
+                "cmd/task",
+                "INFO total_commands_processed over the round / tasks (whole Redis, "
+                "heartbeats included, the bench's own polling not); last round: "
+                + ", ".join(
+                    f"{name} {n:.2f}"
+                    for name, n in sorted(done.top.get(kind, {}).items(), key=lambda i: -i[1])[:6]
+                ),
+            ),
+        ]
+    for kind in ("owners", "one-owner"):
+        ratios = [t / b for t, b in zip(done.rate[kind], done.rate["bare"], strict=True)]
+        calls = [t / b for t, b in zip(done.call[kind], done.call["bare"], strict=True)]
+        ratio, call = med(ratios), med(calls)
+        out += [
+            Row(
+                f"e2e tracked / bare ({kind})",
+                ratio,
+                "x",
+                f"rounds {', '.join(f'{r:.2f}' for r in ratios)}; goal ≥ {TRACKED_GOAL}: "
+                f"{'met' if ratio >= TRACKED_GOAL else 'NOT met'}",
+            ),
+            Row(
+                f"e2e start() / apply_async ({kind})",
+                call,
+                "x",
+                f"µs per call, rounds {', '.join(f'{r:.2f}' for r in calls)}; goal ≤ "
+                f"{CALL_GOAL:g}: {'met' if call <= CALL_GOAL else 'NOT met'}",
+            ),
+        ]
+    return out
