@@ -9,4 +9,4 @@ class DiagnosticsConfig(AppConfig):
     name = "diagnostics"
 
     def ready(self) -> None:
-        from . import beat, task_counts  # noqa: F401  (Celery signals: heartbeat, task counts)
+        from . import beat  # noqa: F401  (Celery signals: the beat's heartbeat)

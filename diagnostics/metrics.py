@@ -4,25 +4,30 @@ Whichever web process answers, the figures are the whole deployment's: every num
 comes from Redis (or is this process's own, labelled with it), never from a counter that
 lives in one process only.
 
-  starter_tasks_started_total{name}          task executions begun (Celery's task_prerun;
-                                             a retried task begins again)
-  starter_tasks_ended_total{name,state}      ends: SUCCESS, FAILURE (task_postrun) and
-                                             REVOKED (task_revoked); a hard time limit
-                                             that kills the pool process is not seen here
+  starter_tasks_started_total{name}          tracked tasks begun (their first state after
+                                             PENDING; a retried task begins again)
+  starter_tasks_ended_total{name,state}      tracked tasks ended: SUCCESS, FAILURE, REVOKED
+  starter_tasks_waited_seconds               histogram: from start() to a worker's first
+                                             word (STARTED) of each tracked task
+  starter_socket_delay_seconds               histogram: from a change's publication in
+                                             Redis to its write on a socket, every socket
   starter_queue_waiting{queue}               tracked tasks waiting in each queue
   starter_queue_messages{queue}              the broker's messages in each queue (Redis broker)
   starter_workers_online                     workers with a fresh heartbeat
   starter_history_waiting                    task records waiting in Redis for the database
+  starter_history_dead                       records the database refused (dead letters)
   starter_web_sockets{process}               open progress WebSockets, per web process
   starter_web_messages_sent_total{process}   texts written to those sockets
   starter_web_messages_skipped_total{process}  texts a newer one replaced before a slow
                                              socket took them (latest wins)
   starter_metrics_source_up{source}          1 when that source (redis, queues) answered
 
-The task counters are two Redis hashes that the workers increment (diagnostics/task_counts.py);
-each web process writes its socket counts to a Redis hash every
-WEB_STATS_EVERY seconds (`start_web_stats`, called by django_starter/asgi.py), and a
-process silent for WEB_STATS_GONE_AFTER seconds is left out.
+The task counts are kept by the store's own scripts in the step that writes each change
+(live_progress/store/counts.py): a task pays no extra round trip, and tasks never
+started with `progress.start` nor reporting progress are not counted (Flower shows
+those). Each web process writes its socket counts and delays to Redis every few seconds
+(diagnostics/web_stats.py). The delay is measured between Redis's clock and the web
+host's: keep hosts' clocks in sync (NTP) when Redis runs on another machine.
 
 Who may read it: anyone under DEBUG; in production a client on loopback (not through a
 proxy: a request that carries X-Forwarded-For, Forwarded or X-Real-IP is not), or one
@@ -44,74 +49,47 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import logging
-import os
-import socket
-import threading
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import accumulate
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from live_progress.store import counts as task_counts
 from live_progress.store.client import get_redis
+from live_progress.store.drain import dead_key
 from live_progress.store.snapshots import history_key
 from live_progress.store.workers import redis_clock, workers_online
-from live_progress.web.hub import stats as hub_stats
+from live_progress.web.hub import DELAY_BUCKETS
 
 from .queues import broker_lengths, queue_for, waiting
-from .task_counts import ENDED_KEY, STARTED_KEY
+from .web_stats import WEB_KEY, web_counts
 
 logger = logging.getLogger(__name__)
 
-WEB_KEY = "starter:metrics:web"  # hash: "<host>:<pid>" -> JSON of its counts and time
-WEB_STATS_EVERY = 5.0
-WEB_STATS_GONE_AFTER = 3 * WEB_STATS_EVERY
 PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
 
 
-# --- each web process tells its socket counts -------------------------------------------
-_publisher: threading.Thread | None = None
-
-
-def process_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def publish_web_stats() -> None:
-    """Write this process's socket counts to Redis, stamped with Redis's clock."""
-    redis = get_redis()
-    counts = {
-        "sockets": hub_stats.sockets,
-        "sent": hub_stats.sent,
-        "skipped": hub_stats.skipped,
-        "at": redis_clock.now(redis),
-    }
-    redis.hset(WEB_KEY, process_name(), json.dumps(counts))
-
-
-def _publish_forever() -> None:
-    while True:
-        try:
-            publish_web_stats()
-        except Exception:  # Redis away: try again next time
-            logger.debug("could not publish the web process's counts", exc_info=True)
-        time.sleep(WEB_STATS_EVERY)
-
-
-def start_web_stats() -> None:
-    """In a web process: publish its socket counts every WEB_STATS_EVERY seconds (a thread)."""
-    global _publisher
-    if _publisher is None or not _publisher.is_alive():
-        _publisher = threading.Thread(target=_publish_forever, name="metrics-web", daemon=True)
-        _publisher.start()
+def histogram(
+    name: str, documentation: str, bounds: Sequence[float], counts: Sequence[int], total: float
+) -> HistogramMetricFamily:
+    """A histogram from per-bucket counts (not cumulative; +Inf last)."""
+    cumulative = list(accumulate(counts))
+    buckets = [(repr(float(b)), n) for b, n in zip(bounds, cumulative, strict=False)]
+    buckets.append(("+Inf", cumulative[-1] if cumulative else 0))
+    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=total)
 
 
 # --- the scrape ---------------------------------------------------------------------------
@@ -134,26 +112,12 @@ class StackCollector(Collector):
     def _from_redis(self) -> Iterable[Metric]:
         redis = get_redis()
         with redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(STARTED_KEY)
-            pipe.hgetall(ENDED_KEY)
             pipe.hgetall(WEB_KEY)
             pipe.llen(history_key())
-            started, ended, web, history = pipe.execute()
+            pipe.llen(dead_key())
+            web, history, dead = pipe.execute()
         now = redis_clock.now(redis)
-
-        metric = CounterMetricFamily(
-            "starter_tasks_started", "Task executions begun, by task name", labels=["name"]
-        )
-        for name, count in sorted(started.items()):
-            metric.add_metric([name], int(count))
-        yield metric
-        metric = CounterMetricFamily(
-            "starter_tasks_ended", "Tasks ended, by task name and state", labels=["name", "state"]
-        )
-        for field, count in sorted(ended.items()):
-            state, _, name = field.partition(" ")
-            metric.add_metric([name, state], int(count))
-        yield metric
+        yield from self._tasks(task_counts.read())
         yield GaugeMetricFamily(
             "starter_workers_online", "Workers with a fresh heartbeat", value=workers_online(redis)
         )
@@ -162,10 +126,37 @@ class StackCollector(Collector):
             "Task records waiting in Redis to be written to the database",
             value=int(history),
         )
-        yield from self._web(web, now, redis)
+        yield GaugeMetricFamily(
+            "starter_history_dead", "Task records the database refused", value=int(dead)
+        )
+        yield from self._web(web_counts(web, now, redis))
 
     @staticmethod
-    def _web(web: dict[str, str], now: float, redis: Any) -> Iterable[Metric]:
+    def _tasks(counts: task_counts.Counts) -> Iterable[Metric]:
+        metric = CounterMetricFamily(
+            "starter_tasks_started", "Tracked tasks begun, by task name", labels=["name"]
+        )
+        for name, count in sorted(counts.started.items()):
+            metric.add_metric([name], count)
+        yield metric
+        metric = CounterMetricFamily(
+            "starter_tasks_ended",
+            "Tracked tasks ended, by name and state",
+            labels=["name", "state"],
+        )
+        for (name, state), count in sorted(counts.ended.items()):
+            metric.add_metric([name, state], count)
+        yield metric
+        yield histogram(
+            "starter_tasks_waited_seconds",
+            "From start() to a worker's first word of the task",
+            task_counts.WAITED_BUCKETS,
+            counts.waited,
+            counts.waited_sum,
+        )
+
+    @staticmethod
+    def _web(counts: dict[str, dict[str, Any]]) -> Iterable[Metric]:
         sockets = GaugeMetricFamily(
             "starter_web_sockets", "Open progress WebSockets", labels=["process"]
         )
@@ -177,23 +168,23 @@ class StackCollector(Collector):
             "Texts replaced by a newer one before a slow socket took them",
             labels=["process"],
         )
-        counts = {name: json.loads(raw) for name, raw in web.items()}
-        gone = [name for name, seen in counts.items() if now - seen["at"] > WEB_STATS_GONE_AFTER]
-        if gone:
-            redis.hdel(WEB_KEY, *gone)
-        # This process's own counts are the freshest.
-        counts[process_name()] = {
-            "sockets": hub_stats.sockets,
-            "sent": hub_stats.sent,
-            "skipped": hub_stats.skipped,
-        }
+        delays = [0] * (len(DELAY_BUCKETS) + 1)
+        delay_sum = 0.0
         for name, seen in sorted(counts.items()):
-            if name in gone:
-                continue
             sockets.add_metric([name], seen["sockets"])
             sent.add_metric([name], seen["sent"])
             skipped.add_metric([name], seen["skipped"])
+            for i, n in enumerate(seen.get("delays") or []):
+                delays[i] += n
+            delay_sum += seen.get("delay_sum", 0.0)
         yield from (sockets, sent, skipped)
+        yield histogram(
+            "starter_socket_delay_seconds",
+            "From a change's publication in Redis to its write on a progress socket",
+            DELAY_BUCKETS,
+            delays,
+            delay_sum,
+        )
 
     @staticmethod
     def _queues() -> Iterable[Metric]:

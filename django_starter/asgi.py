@@ -19,7 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from diagnostics.limits import raise_open_files_limit  # noqa: E402
-from diagnostics.metrics import start_web_stats  # noqa: E402
+from diagnostics.web_stats import start_web_stats  # noqa: E402
 from live_progress.routing import websocket_urlpatterns  # noqa: E402
 
 from .web_servers import lengthen_daphne_close_handshake  # noqa: E402

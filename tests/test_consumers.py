@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections import deque
 from typing import Any
@@ -102,7 +103,7 @@ async def test_an_older_message_is_dropped() -> None:
     newer = await publish(task_id, state="PROGRESS", current=60, total=100)
     assert (await comm.receive_json_from(timeout=5))["seq"] == newer["seq"]
     stale = {**newer, "seq": newer["seq"] - 1, "current": 10, "percent": 10}
-    event = f"{stale['seq']} {stale['state']} {json.dumps(stale)}"
+    event = f"{stale['seq']} {stale['state']} {time.time()} {json.dumps(stale)}"
     await sync_to_async(get_redis().publish)(snapshots.events_channel(task_id), event)
     await publish(task_id, state="SUCCESS", current=100, total=100)
     seen = []
@@ -317,13 +318,13 @@ async def test_a_socket_that_falls_behind_keeps_only_the_latest_text_of_each_sta
     consumer = ProgressConsumer()
     consumer.pending, consumer.ready = deque(), asyncio.Event()
     for step in range(1, 1001):  # offered faster than the socket writes
-        consumer.offer(f"progress {step}", state="PROGRESS", final=False)
-    consumer.offer("retry", state="RETRY", final=False)
-    consumer.offer("started", state="STARTED", final=False)
+        consumer.offer(f"progress {step}", state="PROGRESS", final=False, at=None)
+    consumer.offer("retry", state="RETRY", final=False, at=None)
+    consumer.offer("started", state="STARTED", final=False, at=None)
     for step in range(1, 1001):
-        consumer.offer(f"again {step}", state="PROGRESS", final=False)
-    consumer.offer("done", state="SUCCESS", final=True)
-    texts = [text for text, _state, _final in consumer.pending]
+        consumer.offer(f"again {step}", state="PROGRESS", final=False, at=None)
+    consumer.offer("done", state="SUCCESS", final=True, at=None)
+    texts = [text for text, _state, _final, _at in consumer.pending]
     assert texts == ["progress 1000", "retry", "started", "again 1000", "done"]
 
 
@@ -366,7 +367,7 @@ async def test_a_snapshot_made_again_without_its_owner_still_streams_to_its_owne
     cookie = await sync_cookie("owner-r")
     stored = await sync_to_async(create_snapshot)(owner="session:owner-r")
     task_id = stored["task_id"]
-    await sync_to_async(history.created)(stored, kwargs={})
+    await sync_to_async(history.drain)()  # the row the start wrote
     await sync_to_async(get_redis().delete)(snapshots.key(task_id))  # evicted, or flushed
     again = snapshots.new_snapshot(task_id=task_id, name=TEST_TASK, owner="")
     await sync_to_async(snapshots.record)(task_id, create_as=again, state="PROGRESS", current=3)

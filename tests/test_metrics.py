@@ -14,9 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from pytest_django.fixtures import Settings
 
-from diagnostics import metrics
+from diagnostics import metrics, web_stats
 from live_progress.store.client import get_redis
 from live_progress.store.workers import redis_clock
+from live_progress.web.hub import DELAY_BUCKETS
 from tests.support.live import cookie_header, follow, start_task
 
 pytestmark = [pytest.mark.django_db]
@@ -26,6 +27,9 @@ FAMILIES = {
     "starter_tasks_ended",
     "starter_workers_online",
     "starter_history_waiting",
+    "starter_history_dead",
+    "starter_tasks_waited_seconds",
+    "starter_socket_delay_seconds",
     "starter_web_sockets",
     "starter_web_messages_sent",
     "starter_web_messages_skipped",
@@ -101,20 +105,31 @@ def test_redis_away_is_a_source_down_not_a_500(monkeypatch: pytest.MonkeyPatch) 
 def test_every_web_process_counts_and_a_silent_one_is_left_out() -> None:
     redis = get_redis()
     now = redis_clock.now(redis)
-    other = {"sockets": 7, "sent": 70, "skipped": 3, "at": now}
-    gone = {"sockets": 1, "sent": 1, "skipped": 0, "at": now - 10 * metrics.WEB_STATS_EVERY}
-    redis.hset(metrics.WEB_KEY, "otherhost:1", json.dumps(other))
-    redis.hset(metrics.WEB_KEY, "otherhost:2", json.dumps(gone))
+    delays = [0] * (len(DELAY_BUCKETS) + 1)
+    delays[0], delays[3], delays[-1] = 5, 2, 1  # <= 1 ms, <= 10 ms, over 10 s
+    other = {"sockets": 7, "sent": 70, "skipped": 3, "delays": delays, "delay_sum": 12.5}
+    gone = {"sockets": 1, "sent": 1, "skipped": 0, "delays": delays, "delay_sum": 99.0}
+    redis.hset(web_stats.WEB_KEY, "otherhost:1", json.dumps({**other, "at": now}))
+    stale = now - 10 * web_stats.WEB_STATS_EVERY
+    redis.hset(web_stats.WEB_KEY, "otherhost:2", json.dumps({**gone, "at": stale}))
+    own = web_stats.own_counts()
     try:
         text = Client().get("/metrics").content.decode()
         assert value(text, "starter_web_sockets", process="otherhost:1") == 7
         assert value(text, "starter_web_messages_sent_total", process="otherhost:1") == 70
         assert value(text, "starter_web_messages_skipped_total", process="otherhost:1") == 3
-        assert value(text, "starter_web_sockets", process=metrics.process_name()) >= 0
+        assert value(text, "starter_web_sockets", process=web_stats.process_name()) >= 0
         assert "otherhost:2" not in text
-        assert not redis.hexists(metrics.WEB_KEY, "otherhost:2")
+        assert not redis.hexists(web_stats.WEB_KEY, "otherhost:2")
+        # The delay histogram sums the live processes (this one's own counts included).
+        name = "starter_socket_delay_seconds"
+        assert value(text, f"{name}_bucket", le="0.001") == 5 + own["delays"][0]
+        assert value(text, f"{name}_bucket", le="0.01") == 7 + sum(own["delays"][:4])
+        assert value(text, f"{name}_bucket", le="+Inf") == 8 + sum(own["delays"])
+        assert value(text, f"{name}_count") == 8 + sum(own["delays"])
+        assert value(text, f"{name}_sum") == pytest.approx(12.5 + own["delay_sum"])
     finally:
-        redis.hdel(metrics.WEB_KEY, "otherhost:1", "otherhost:2")
+        redis.hdel(web_stats.WEB_KEY, "otherhost:1", "otherhost:2")
 
 
 @pytest.mark.slow  # the session's live server and worker
@@ -142,3 +157,12 @@ async def test_a_task_run_end_to_end_is_counted(live_server_url: str, worker: ob
     assert value(after, "starter_workers_online") >= 1
     sent = sum(s.value for s in samples(after) if s.name == "starter_web_messages_sent_total")
     assert sent >= len(watch.messages)
+    # It waited in its queue once; every change after the first snapshot reached the
+    # socket with its delay measured (the first one is a read, not a change).
+    waited = "starter_tasks_waited_seconds_count"
+    assert value(after, waited) == value(before, waited) + 1
+    delays = "starter_socket_delay_seconds_count"
+    first = watch.messages[0]["seq"]
+    changes = len({m["seq"] for m in watch.messages if m["seq"] > first})
+    assert changes >= 1
+    assert value(before, delays) + changes <= value(after, delays)

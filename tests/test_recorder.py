@@ -193,7 +193,7 @@ def test_a_snapshot_lost_mid_task_is_made_again_without_losing_the_value() -> No
 def test_a_snapshot_lost_mid_task_is_made_again_for_its_owner() -> None:
     stored = create_snapshot(owner="session:lost-owner")
     task_id = stored["task_id"]
-    history.created(stored, kwargs={})  # as progress.start writes it
+    history.drain()  # the row of its start
     recorder = Recorder(task_id, name=TEST_TASK, interval=0)
     recorder.exists = True  # a tracked task: its snapshot was made at the start
     recorder.set(1, total=4)

@@ -14,6 +14,7 @@ from django.test import Client
 
 from django_starter.celery import app as celery_app
 from live_progress.models import TaskRun
+from live_progress.store import history
 from live_progress.store.client import get_redis
 from live_progress.store.snapshots import key
 from tests.support.expected import LIVE_SNAPSHOT_FIELDS, TIMESTAMP_PATTERN
@@ -55,6 +56,18 @@ def queued_messages() -> int:
     return int(get_redis().llen("celery"))
 
 
+def row(task_id: str) -> TaskRun:
+    """The task's history row, as the history reads it (waiting records written first)."""
+    run = history.find(task_id)
+    assert run is not None, f"task {task_id} has no history row"
+    return run
+
+
+def row_count() -> int:
+    history.drain()
+    return TaskRun.objects.count()
+
+
 def test_page_has_the_start_button_first_and_a_control_per_listed_task(client: Client) -> None:
     html = client.get("/").content.decode()
     assert html.index("Start Task") < html.index("Parallel demo")
@@ -83,7 +96,7 @@ def test_a_bare_steps_still_works_as_a_form_post(client: Client) -> None:
     token = client.cookies["csrftoken"].value
     response = client.post("/tasks/", {"steps": "7"}, headers={"X-CSRFToken": token})
     assert response.status_code == 202
-    run = TaskRun.objects.get(task_id=response.json()["task_id"])
+    run = row(response.json()["task_id"])
     assert run.kwargs_summary == '{"steps": 7}'
 
 
@@ -92,7 +105,7 @@ def test_a_listed_task_starts_by_name_with_its_kwargs(client: Client) -> None:
     data = start(client, {"task": "long_running_task", "kwargs": {"steps": 3, "delay": 0.5}})
     assert data["name"] == "django_starter.tasks.long_running_task"
     assert queued_messages() == before + 1
-    run = TaskRun.objects.get(task_id=data["task_id"])
+    run = row(data["task_id"])
     assert run.state == "PENDING" and run.kwargs_summary == '{"delay": 0.5, "steps": 3}'
 
 
@@ -126,12 +139,12 @@ def test_parallel_demo_is_one_task_listing_its_children(client: Client) -> None:
 def test_an_unlisted_task_or_bad_kwargs_is_a_400_and_nothing_is_queued(
     client: Client, body: dict[str, Any], words: str
 ) -> None:
-    before, rows = queued_messages(), TaskRun.objects.count()
+    before, rows = queued_messages(), row_count()
     response = post(client, body)
     assert response.status_code == 400
     assert words in response.json()["error"]
     assert queued_messages() == before
-    assert TaskRun.objects.count() == rows
+    assert row_count() == rows
 
 
 @pytest.mark.parametrize("body", ["[" * 20000, "{" * 50, '{"kwargs": ' * 30, "nope", "[1, 2]"])
@@ -210,7 +223,7 @@ def test_staff_may_list_everyones_tasks(client: Client) -> None:
 
 def test_history_answers_when_redis_has_lost_the_snapshot(client: Client) -> None:
     data = start(client)
-    run = TaskRun.objects.get(task_id=data["task_id"])
+    run = row(data["task_id"])
     run.state, run.result, run.current, run.total = "SUCCESS", {"steps": 100}, 100, 100
     run.save()
     get_redis().delete(key(data["task_id"]))  # expired, flushed or lost

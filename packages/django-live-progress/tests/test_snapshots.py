@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -36,15 +37,20 @@ def events(redis_client: redis.Redis) -> Iterator[Any]:
 
 
 def next_event(pubsub: Any, timeout: float = 5.0) -> dict[str, Any] | None:
-    """The next published snapshot (its JSON, after any '<seq> <state> ' head) and channel.
+    """The next published snapshot (its JSON, after the '<seq> <state> <time> ' head), channel.
 
     Redis delivers a PUBLISH to subscribers before the script that made it returns, so a
     short wait is enough to say that nothing was published."""
     message = pubsub.get_message(timeout=timeout)
     if message is None:
         return None
-    text = message["data"]
-    return {"channel": message["channel"], **json.loads(text[text.index("{") :])}
+    event = snapshots.split_event(message["data"])
+    assert abs(event.at - time.time()) < 60  # when Redis published it, on Redis's clock
+    assert (event.seq, event.state) == (
+        json.loads(event.text)["seq"],
+        json.loads(event.text)["state"],
+    )
+    return {"channel": message["channel"], **json.loads(event.text)}
 
 
 def test_a_write_for_an_unknown_task_is_refused_and_writes_nothing(

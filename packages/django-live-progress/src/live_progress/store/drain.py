@@ -27,7 +27,7 @@ from typing import Any, Final
 from celery import signals
 from django.db import DataError, IntegrityError, close_old_connections, transaction
 
-from live_progress.store import lua, rows, snapshots
+from live_progress.store import rows, snapshots
 from live_progress.store.client import get_redis
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,37 @@ LEASE_SECONDS: Final = 60
 DEAD_LETTERS_KEPT: Final = 10_000
 # Errors that say a record is wrong, not the database away: that record alone is set aside.
 REFUSED: Final = (DataError, IntegrityError, ValueError, TypeError, KeyError, OverflowError)
+
+
+# Taking a batch of history records to write (see `store/drain.py`). KEYS[1] the history
+# list, KEYS[2] the leases (batch name -> Redis time after which it counts as abandoned),
+# KEYS[3] the batches being written (batch name -> their records, one per line); ARGV[1]
+# this batch's name, ARGV[2] how many records at most, ARGV[3] the lease in seconds.
+# First the batches of drainers that died (lease over, never acknowledged) go back to the
+# head of the list, then up to ARGV[2] records move from the list into this batch: a record
+# leaves Redis only when its drainer acknowledges the batch after the database commit.
+TAKE_HISTORY = """
+local now = tonumber(redis.call('TIME')[1])
+local leases = redis.call('HGETALL', KEYS[2])
+for i = 1, #leases, 2 do
+  if tonumber(leases[i + 1]) < now then
+    local batch = redis.call('HGET', KEYS[3], leases[i])
+    if batch then
+      local records = {}
+      for record in string.gmatch(batch, '[^\\n]+') do table.insert(records, record) end
+      for j = #records, 1, -1 do redis.call('LPUSH', KEYS[1], records[j]) end
+    end
+    redis.call('HDEL', KEYS[3], leases[i])
+    redis.call('HDEL', KEYS[2], leases[i])
+  end
+end
+local records = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+if #records == 0 then return records end
+redis.call('LTRIM', KEYS[1], #records, -1)
+redis.call('HSET', KEYS[3], ARGV[1], table.concat(records, '\\n'))
+redis.call('HSET', KEYS[2], ARGV[1], now + tonumber(ARGV[3]))
+return records
+"""
 
 
 def _keys() -> tuple[str, str, str]:
@@ -81,7 +112,7 @@ def drain(*, limit: int = DRAIN_BATCH, lease: float = LEASE_SECONDS) -> int:
     batch = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     client = get_redis()
     raw: list[str] = client.eval(
-        lua.TAKE_HISTORY, 3, waiting_key, leases_key, batches_key, batch, limit, lease
+        TAKE_HISTORY, 3, waiting_key, leases_key, batches_key, batch, limit, lease
     )
     if not raw:
         return 0

@@ -1,12 +1,11 @@
 """The task history in the database: a row when a tracked task is created and when it ends.
 
 Redis holds the live snapshot; this table outlives it (expired, flushed, lost), so
-finished work is never forgotten. A task started through the API gets its row in the
-request that starts it (or, when the database refuses it then, through the history
-list). Everything else (a task's end, a task first heard of through `progress.set`) is
-pushed on a Redis list by the same script that stores the change, and written here in
-batches by `drain` (store/drain.py): by a thread of each worker, every second, and by
-every read of the history, so a reader never misses a record. No task waits for the
+finished work is never forgotten. Every record (a task created by `progress.start` or
+first heard of through `progress.set`, a task's end) is pushed on a Redis list by the
+same script that stores the change, and written here in batches by `drain`
+(store/drain.py): by a thread of each worker, every second, and by every read of the
+history, so a reader never misses a record. Neither a start nor a task waits for the
 database, and a database error loses nothing.
 """
 
@@ -17,17 +16,16 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from live_progress.conf import conf
 from live_progress.models import TaskRun
-from live_progress.store import rows, snapshots
+from live_progress.store import snapshots
 from live_progress.store.client import get_redis
 from live_progress.store.drain import dead_letters as dead_letters
 from live_progress.store.drain import drain as drain
-from live_progress.store.drain import drain_quietly, push
+from live_progress.store.drain import drain_quietly
 from live_progress.store.drain import waiting as waiting
 from live_progress.store.snapshot import SUCCESS, TERMINAL_STATES, Snapshot, Stored, percent_of
 
@@ -40,28 +38,6 @@ def summarize(kwargs: dict[str, Any] | None) -> str:
         return ""
     text = json.dumps(kwargs, default=repr, sort_keys=True)
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def created(stored: Stored, *, kwargs: dict[str, Any] | None = None) -> None:
-    """Record a task that was just created (queued through the API, or first heard of).
-
-    When the database refuses the row now (locked, away), its record goes on the history
-    list instead, and the next drain writes it.
-    """
-    record = {**stored, "kwargs_summary": summarize(kwargs)}
-    try:
-        with transaction.atomic():
-            rows.upsert({stored["task_id"]: record})
-    except Exception:
-        logger.warning(
-            "could not record task %s in the history now; it waits in Redis",
-            stored["task_id"],
-            exc_info=True,
-        )
-        try:
-            push(record)
-        except Exception:  # Redis away too: the task's end still brings its row
-            logger.error("task %s is not in the history yet", stored["task_id"], exc_info=True)
 
 
 def snapshot_of(run: TaskRun) -> Snapshot:

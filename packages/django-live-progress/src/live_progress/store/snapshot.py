@@ -59,6 +59,8 @@ class Stored(Snapshot, total=False):
     queue: str  # the queue it was sent to
     parent: str  # the group's task id, for a subtask
     callback: bool  # a group whose chord callback ends it (else its last subtask does)
+    address: str  # the client address whose limit it counts against, if one does
+    kwargs_summary: str  # its arguments as the history shows them (see history.summarize)
 
 
 PUBLIC_FIELDS: Final = tuple(Snapshot.__annotations__)

@@ -27,11 +27,18 @@ from live_progress.exceptions import (
     TooManyTasks,
     TooManyTasksFromAddress,
 )
-from live_progress.store import lua
+from live_progress.store import lua, lua_create
 from live_progress.store.client import get_redis
-from live_progress.store.lua import EVENTS_PREFIX as EVENTS_PREFIX
+from live_progress.store.keys import (
+    ACTIVE_PREFIX,
+    ADDRESS_PREFIX,
+    OWNER_PREFIX,
+    QUEUED_PREFIX,
+    TASK_PREFIX,
+)
+from live_progress.store.keys import EVENTS_PREFIX as EVENTS_PREFIX
+from live_progress.store.keys import UNFINISHED_KEY as UNFINISHED_KEY
 from live_progress.store.lua import PUBLISHED_FIELDS as PUBLISHED_FIELDS
-from live_progress.store.lua import QUEUED_PREFIX
 from live_progress.store.snapshot import (
     PENDING,
     TERMINAL_STATES,
@@ -40,11 +47,10 @@ from live_progress.store.snapshot import (
     percent_of,
 )
 
-KEY_PREFIX: Final = "progress:task:"
-# Everyone's unfinished tasks (started through `progress.start`), by creation time.
-UNFINISHED_KEY: Final = "progress:unfinished"
+KEY_PREFIX: Final = TASK_PREFIX
 
-# The Redis keys and channels above and below; the scripts that use them are in lua.py.
+# The Redis keys and channels (keys.py); the scripts that use them are in lua.py and
+# lua_create.py.
 
 
 def events_channel(task_id: str) -> str:
@@ -52,10 +58,19 @@ def events_channel(task_id: str) -> str:
     return f"{EVENTS_PREFIX}{task_id}"
 
 
-def split_event(data: str) -> tuple[int, str, str]:
-    """A published message's (seq, state, JSON text of the public fields)."""
-    seq, state, text = data.split(" ", 2)
-    return int(seq), state, text
+class Event(NamedTuple):
+    """A published change: its seq and state, when Redis published it, its JSON text."""
+
+    seq: int
+    state: str
+    at: float  # epoch seconds on Redis's clock
+    text: str  # the public fields, less the live ones
+
+
+def split_event(data: str) -> Event:
+    """A published message ('<seq> <state> <epoch> <json>', see lua.py) in its parts."""
+    seq, state, at, text = data.split(" ", 3)
+    return Event(int(seq), state, float(at), text)
 
 
 def history_key() -> str:
@@ -81,12 +96,17 @@ def key(task_id: str) -> str:
 
 def owner_key(owner: str) -> str:
     """The Redis key of an owner's index of recent task ids."""
-    return f"progress:owner:{owner}"
+    return f"{OWNER_PREFIX}{owner}"
+
+
+def active_key(owner: str) -> str:
+    """The Redis key of an owner's unfinished task ids (what their limit counts)."""
+    return f"{ACTIVE_PREFIX}{owner}"
 
 
 def address_key(address: str) -> str:
     """The Redis key of a client address's index of unfinished task ids."""
-    return f"progress:address:{address}"
+    return f"{ADDRESS_PREFIX}{address}"
 
 
 def unfinished(*, limit: int = 1000) -> list[Stored]:
@@ -158,17 +178,22 @@ def create(
     Raises TooManyTasks when its owner already has `limit` unfinished tasks,
     TooManyTasksFromAddress when `address` has `address_limit`, QueueFull when everyone's
     together reach `queued_limit`, and TaskExists when the id exists. `indexed=False` (a
-    group's subtask) keeps it out of the indexes, so only the group counts against limits.
+    group's subtask) keeps it out of the indexes and the history, so only the group
+    counts against limits. The task's history record waits in Redis for the next drain.
     """
-    if address is None:
+    if address is None or not indexed:
         address_limit = None
+    if address_limit is not None:
+        fields = {**fields, "address": address}
     raw = get_redis().eval(
-        lua.CREATE,
-        4,
+        lua_create.CREATE,
+        6,
         key(fields["task_id"]),
         owner_key(fields["owner"]),
         address_key(address or ""),
         UNFINISHED_KEY,
+        active_key(fields["owner"]),
+        history_key(),
         conf.PROGRESS_SNAPSHOT_TTL,
         "" if limit is None else limit,
         fields["created"],
@@ -269,10 +294,12 @@ def seq_of(*, task_id: str) -> int | None:
 def reassign(*, old_owner: str, new_owner: str) -> list[str]:
     """Give every task of `old_owner` that Redis still holds to `new_owner` (a login)."""
     moved = get_redis().eval(
-        lua.REASSIGN,
-        2,
+        lua_create.REASSIGN,
+        4,
         owner_key(old_owner),
         owner_key(new_owner),
+        active_key(old_owner),
+        active_key(new_owner),
         KEY_PREFIX,
         json.dumps(new_owner),
         conf.PROGRESS_SNAPSHOT_TTL,

@@ -46,7 +46,7 @@ class ProgressConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
         # Texts offered and not yet written: one per state in a row, the latest of each.
-        self.pending: deque[tuple[str, str, bool]] = deque()
+        self.pending: deque[tuple[str, str, bool, float | None]] = deque()
         self.ready = asyncio.Event()
         if not is_valid_task_id(self.task_id):
             await self.refuse(CLOSE_NOT_FOUND)
@@ -82,15 +82,15 @@ class ProgressConsumer(AsyncWebsocketConsumer):
         except (*LOST_ERRORS, TimeoutError):
             self.lost()
 
-    def offer(self, text: str, *, state: str, final: bool) -> None:
+    def offer(self, text: str, *, state: str, final: bool, at: float | None) -> None:
         """A newer text of the task: it replaces an unwritten one of the same state."""
         if self.closing:
             return
         if self.pending and self.pending[-1][1] == state:
-            self.pending[-1] = (text, state, final)
+            self.pending[-1] = (text, state, final, at)
             stats.skipped += 1
         else:
-            self.pending.append((text, state, final))
+            self.pending.append((text, state, final, at))
         self.ready.set()
 
     def lost(self) -> None:
@@ -108,9 +108,9 @@ class ProgressConsumer(AsyncWebsocketConsumer):
                 await self.close(code=CLOSE_SOURCE_LOST)
                 return
             while self.pending:
-                text, _state, final = self.pending.popleft()
+                text, _state, final, at = self.pending.popleft()
                 await self.send(text_data=text)
-                stats.sent += 1
+                stats.sent_one(at)
                 if final:
                     self.closing = True
                     await self.close()

@@ -18,9 +18,11 @@ change published meanwhile is not lost (`seq` tells).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -45,6 +47,10 @@ POOL_SIZE = 16
 POOL_WAIT = 30.0
 
 
+# Upper bounds (seconds) of the delay histogram's buckets; the last bucket is +Inf.
+DELAY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
 @dataclass
 class Stats:
     """What this process's sockets did since it started, for monitoring: read, never set."""
@@ -52,15 +58,28 @@ class Stats:
     sockets: int = 0  # open sockets following a task
     sent: int = 0  # texts written to them
     skipped: int = 0  # texts a newer one replaced before a slow socket took them
+    # Each change's delay from its publication in Redis to its write on a socket: counts
+    # per DELAY_BUCKETS bucket (not cumulative, +Inf last) and their sum.
+    delays: list[int] = field(default_factory=lambda: [0] * (len(DELAY_BUCKETS) + 1))
+    delay_sum: float = 0.0
+
+    def sent_one(self, published_at: float | None) -> None:
+        """A text went to a socket; `published_at` (Redis's clock) for a change, else None."""
+        self.sent += 1
+        if published_at is not None:
+            delay = max(0.0, time.time() - published_at)
+            self.delays[bisect.bisect_left(DELAY_BUCKETS, delay)] += 1
+            self.delay_sum += delay
 
 
 stats = Stats()
 
 
 class Watcher(Protocol):
-    """A socket that shows one task: the hub offers it each new text of the task."""
+    """A socket that shows one task: the hub offers it each new text of the task (and when
+    Redis published the change it carries, None for a text not sent for a change)."""
 
-    def offer(self, text: str, *, state: str, final: bool) -> None: ...
+    def offer(self, text: str, *, state: str, final: bool, at: float | None) -> None: ...
 
     def lost(self) -> None: ...
 
@@ -153,7 +172,7 @@ class Hub:
                 watched.compose()
         watched.watchers.add(watcher)
         if watched.text:
-            watcher.offer(watched.text, state=watched.state, final=watched.final)
+            watcher.offer(watched.text, state=watched.state, final=watched.final, at=None)
 
     async def unwatch(self, task_id: str, watcher: Watcher) -> None:
         """The socket is gone; the last one of a task ends its subscription."""
@@ -210,7 +229,8 @@ class Hub:
             return
         task_id = channel.removeprefix(snapshots.EVENTS_PREFIX)
         if task_id in self.tasks:
-            self._update(task_id, *snapshots.split_event(message["data"]))
+            seq, state, at, text = snapshots.split_event(message["data"])
+            self._update(task_id, seq, state, text, at=at)
 
     def _update_from_read(self, task_id: str, stored: dict[str, Any]) -> None:
         """A full read (on connect, after Redis came back): its public fields as one text."""
@@ -220,7 +240,9 @@ class Hub:
             watched.stored = stored
         self._update(task_id, int(stored.get("seq") or 0), stored["state"], json.dumps(public))
 
-    def _update(self, task_id: str, seq: int, state: str, published: str) -> None:
+    def _update(
+        self, task_id: str, seq: int, state: str, published: str, *, at: float | None = None
+    ) -> None:
         """A newer text (by seq) replaces the old one and goes to every watcher."""
         watched = self.tasks.get(task_id)
         if watched is None or seq <= watched.seq:
@@ -232,12 +254,12 @@ class Hub:
             watched.live = {"workers_online": online, "queue_position": None}
         elif state != PENDING:  # it moved: a "no progress for…" no longer holds
             watched.live.pop("message", None)
-        self._send(watched)
+        self._send(watched, at=at)
 
-    def _send(self, watched: Watched) -> None:
+    def _send(self, watched: Watched, *, at: float | None) -> None:
         text, state, final = watched.compose(), watched.state, watched.final
         for watcher in list(watched.watchers):
-            watcher.offer(text, state=state, final=final)
+            watcher.offer(text, state=state, final=final, at=at)
 
     # --- live fields, once per process ----------------------------------------------
     async def _refresh_forever(self) -> None:
@@ -263,7 +285,7 @@ class Hub:
                 live = live_of.get(task_id) or {"workers_online": online, "queue_position": None}
                 if live != watched.live:
                     watched.live = live
-                    self._send(watched)
+                    self._send(watched, at=None)
 
     @staticmethod
     def _live_of(tasks: dict[str, Stored]) -> tuple[int | None, dict[str, dict[str, Any]]]:

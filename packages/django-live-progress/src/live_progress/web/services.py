@@ -61,11 +61,17 @@ def start(
         return _start_group(signature, owner=owner_id, name=name, kwargs=kwargs, limits=limits)
     task_id = str(uuid.uuid4())
     name = name or str(signature.task)
+    summary = history.summarize(kwargs if kwargs is not None else signature.kwargs)
     stored = snapshots.create(
-        snapshots.new_snapshot(task_id=task_id, name=name, owner=owner_id, queue=_queue(signature)),
+        snapshots.new_snapshot(
+            task_id=task_id,
+            name=name,
+            owner=owner_id,
+            queue=_queue(signature),
+            kwargs_summary=summary,
+        ),
         **limits,
     )
-    history.created(stored, kwargs=kwargs if kwargs is not None else signature.kwargs)
     _send(
         task_id,
         lambda: signature.apply_async(
@@ -133,6 +139,7 @@ def _start_group(
             owner=owner,
             children=children,
             callback=body is not None,
+            kwargs_summary=history.summarize(kwargs),
         ),
         **limits,
     )
@@ -147,7 +154,6 @@ def _start_group(
             ),
             indexed=False,
         )
-    history.created(stored, kwargs=kwargs)
     if body is not None:
         callback = body.clone()
         callback.set(task_id=task_id, headers=headers(callback.options, Tracking(callback=True)))

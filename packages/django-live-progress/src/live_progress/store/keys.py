@@ -1,0 +1,23 @@
+"""The store's Redis keys and channels, in one place: the Python and the Lua scripts use these."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# One hash per task: its snapshot (see snapshot.py) and private bookkeeping.
+TASK_PREFIX: Final = "progress:task:"
+# Every change of a task is published on this channel + its id.
+EVENTS_PREFIX: Final = "progress:events:"
+# Sorted sets by creation time: an owner's recent tasks (listed on the page, ended ones
+# too), and the unfinished tasks of an owner, of a client address, and of everyone (the
+# limits count these; a task leaves them in the step that ends it).
+OWNER_PREFIX: Final = "progress:owner:"
+ACTIVE_PREFIX: Final = "progress:active:"
+ADDRESS_PREFIX: Final = "progress:address:"
+UNFINISHED_KEY: Final = "progress:unfinished"
+# One sorted set per queue: the tracked tasks waiting in it, in the order they were sent.
+QUEUED_PREFIX: Final = "progress:queued:"
+# Counters the scripts keep as tasks start and end (see counts.py).
+STARTED_KEY: Final = "progress:metrics:started"
+ENDED_KEY: Final = "progress:metrics:ended"
+WAITED_KEY: Final = "progress:metrics:waited"

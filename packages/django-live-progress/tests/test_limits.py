@@ -1,0 +1,129 @@
+"""The limits and counts the store's scripts keep, in real Redis: exact, and O(1) per task."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+
+from live_progress.exceptions import QueueFull, TaskEnded, TooManyTasks, TooManyTasksFromAddress
+from live_progress.store import counts, snapshots
+from live_progress.store.counts import WAITED_BUCKETS
+
+
+def new_owner() -> str:
+    return f"session:{uuid.uuid4().hex}"
+
+
+def new_task(owner: str, **fields: Any) -> dict[str, Any]:
+    return snapshots.new_snapshot(
+        task_id=str(uuid.uuid4()), name="testproject.tasks.count", owner=owner, **fields
+    )
+
+
+def commands(client: redis.Redis, call: Callable[[], object]) -> int:
+    """How many commands Redis ran for `call` (those of its scripts included)."""
+    before = sum(stats["calls"] for stats in client.info("commandstats").values())
+    call()
+    after = sum(stats["calls"] for stats in client.info("commandstats").values())
+    return int(after - before - 1)  # the INFO itself
+
+
+def test_a_start_costs_the_same_commands_whatever_its_owner_has_running(
+    redis_client: redis.Redis,
+) -> None:
+    owner = new_owner()
+    for _ in range(5):
+        snapshots.create(new_task(owner), limit=100_000, address="10.0.0.1", address_limit=100_000)
+    few = commands(
+        redis_client,
+        lambda: snapshots.create(
+            new_task(owner), limit=100_000, address="10.0.0.1", address_limit=100_000
+        ),
+    )
+    for _ in range(500):
+        snapshots.create(new_task(owner), limit=100_000, address="10.0.0.1", address_limit=100_000)
+    many = commands(
+        redis_client,
+        lambda: snapshots.create(
+            new_task(owner), limit=100_000, address="10.0.0.1", address_limit=100_000
+        ),
+    )
+    assert many == few, (few, many)
+
+
+def test_an_end_frees_its_place_under_every_limit_at_once() -> None:
+    owner, address = new_owner(), f"10.1.{uuid.uuid4().int % 250}.1"
+    limits: dict[str, Any] = {"limit": 2, "address": address, "address_limit": 3}
+    first = snapshots.create(new_task(owner), **limits)
+    snapshots.create(new_task(owner), **limits)
+    with pytest.raises(TooManyTasks):
+        snapshots.create(new_task(owner), **limits)
+    snapshots.create(new_task(new_owner()), **limits)  # another owner, same address
+    with pytest.raises(TooManyTasksFromAddress):
+        snapshots.create(new_task(new_owner()), **limits)
+    snapshots.record(first["task_id"], state="REVOKED", message="Cancelled")
+    assert snapshots.create(new_task(owner), **limits)["state"] == "PENDING"
+
+
+def test_a_task_whose_snapshot_expired_without_an_end_stops_counting(
+    redis_client: redis.Redis,
+) -> None:
+    owner = new_owner()
+    lost = snapshots.create(new_task(owner), limit=1)
+    redis_client.delete(snapshots.key(lost["task_id"]))  # a worker lost, the snapshot expired
+    assert snapshots.create(new_task(owner), limit=1)["state"] == "PENDING"
+    with pytest.raises(TooManyTasks):
+        snapshots.create(new_task(owner), limit=1)
+
+
+def test_everyones_limit_counts_tasks_not_group_parts() -> None:
+    owner = new_owner()
+    group = snapshots.create(new_task(owner))
+    for _ in range(3):
+        snapshots.create(new_task(owner, parent=group["task_id"]), indexed=False)
+    unfinished = len(snapshots.unfinished(limit=100_000))
+    with pytest.raises(QueueFull):
+        snapshots.create(new_task(owner), queued_limit=unfinished)
+    assert snapshots.create(new_task(owner), queued_limit=unfinished + 1)["state"] == "PENDING"
+
+
+def test_a_login_brings_the_sessions_unfinished_tasks_under_the_users_limit() -> None:
+    session, user = new_owner(), f"user:{uuid.uuid4().int % 10**9}"
+    snapshots.create(new_task(session), limit=2)
+    snapshots.create(new_task(user), limit=2)
+    snapshots.reassign(old_owner=session, new_owner=user)
+    with pytest.raises(TooManyTasks):
+        snapshots.create(new_task(user), limit=2)
+    assert snapshots.create(new_task(session), limit=2)["state"] == "PENDING"
+
+
+def test_starts_ends_and_waits_are_counted_in_the_step_that_writes_them() -> None:
+    name = f"testproject.tasks.counted_{uuid.uuid4().hex[:8]}"
+    before = counts.read()
+    queued = snapshots.create({**new_task(new_owner()), "name": name})
+    time.sleep(0.06)  # it waits in its queue a moment
+    snapshots.record(queued["task_id"], state="STARTED")
+    snapshots.record(queued["task_id"], state="PROGRESS", current=1)
+    snapshots.record(queued["task_id"], state="SUCCESS", current=2, total=2)
+    # A task first heard of through progress.set starts then, and waited for nobody.
+    heard = str(uuid.uuid4())
+    fields = snapshots.new_snapshot(task_id=heard, name=name, owner="", state="STARTED")
+    snapshots.record(heard, create_as=fields, state="PROGRESS", current=1)
+    snapshots.record(heard, state="FAILURE", error="boom")
+    with pytest.raises(TaskEnded):
+        snapshots.record(heard, state="SUCCESS")  # refused: not counted twice
+    after = counts.read()
+
+    assert after.started.get(name) == 2
+    assert after.ended[(name, "SUCCESS")] == 1
+    assert after.ended[(name, "FAILURE")] == 1
+    waited = [n - b for n, b in zip(after.waited, before.waited, strict=True)]
+    assert sum(waited) >= 1  # other tests' tasks may wait too, never fewer
+    fast = WAITED_BUCKETS.index(0.01)
+    assert sum(waited[fast + 1 :]) >= 1  # it waited more than 10 ms
+    assert after.waited_sum > before.waited_sum
