@@ -72,7 +72,7 @@ from live_progress.store.client import get_redis
 from live_progress.store.drain import dead_key
 from live_progress.store.snapshots import history_key
 from live_progress.store.workers import redis_clock, workers_online
-from live_progress.web.hub import DELAY_BUCKETS
+from live_progress.web.stats import DELAY_BUCKETS
 
 from .queues import broker_lengths, queue_for, waiting
 from .web_stats import WEB_KEY, web_counts

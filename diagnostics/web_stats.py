@@ -17,7 +17,7 @@ from typing import Any
 
 from live_progress.store.client import get_redis
 from live_progress.store.workers import redis_clock
-from live_progress.web.hub import stats as hub_stats
+from live_progress.web.stats import stats as hub_stats
 
 logger = logging.getLogger(__name__)
 

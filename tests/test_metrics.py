@@ -17,7 +17,7 @@ from pytest_django.fixtures import Settings
 from diagnostics import metrics, web_stats
 from live_progress.store.client import get_redis
 from live_progress.store.workers import redis_clock
-from live_progress.web.hub import DELAY_BUCKETS
+from live_progress.web.stats import DELAY_BUCKETS
 from tests.support.live import cookie_header, follow, start_task
 
 pytestmark = [pytest.mark.django_db]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
+from typing import Any
 
 import redis
+from redis.exceptions import NoScriptError
 
 from live_progress.conf import conf
 
@@ -38,3 +41,24 @@ def get_redis() -> redis.Redis:
             )
             _client_pid = os.getpid()
         return _client
+
+
+_digests: dict[str, str] = {}
+
+
+def run_script(
+    script: str, keys: list[str], *args: str | int | float, client: redis.Redis | None = None
+) -> Any:
+    """Run a Lua script by its SHA1 (EVALSHA), sending its text only when Redis lacks it.
+
+    The store's scripts are a few KB each: sent with every EVAL, Redis would read and hash
+    the whole text on each progress write and each start.
+    """
+    client = client or get_redis()
+    digest = _digests.get(script)
+    if digest is None:
+        digest = _digests[script] = hashlib.sha1(script.encode()).hexdigest()
+    try:
+        return client.evalsha(digest, len(keys), *keys, *args)
+    except NoScriptError:  # a restarted or other Redis: EVAL loads it into its cache
+        return client.eval(script, len(keys), *keys, *args)

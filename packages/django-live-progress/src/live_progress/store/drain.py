@@ -28,7 +28,7 @@ from celery import signals
 from django.db import DataError, IntegrityError, close_old_connections, transaction
 
 from live_progress.store import rows, snapshots
-from live_progress.store.client import get_redis
+from live_progress.store.client import get_redis, run_script
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +111,8 @@ def drain(*, limit: int = DRAIN_BATCH, lease: float = LEASE_SECONDS) -> int:
     waiting_key, leases_key, batches_key = _keys()
     batch = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     client = get_redis()
-    raw: list[str] = client.eval(
-        TAKE_HISTORY, 3, waiting_key, leases_key, batches_key, batch, limit, lease
+    raw: list[str] = run_script(
+        TAKE_HISTORY, [waiting_key, leases_key, batches_key], batch, limit, lease, client=client
     )
     if not raw:
         return 0

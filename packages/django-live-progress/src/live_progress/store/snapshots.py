@@ -28,7 +28,7 @@ from live_progress.exceptions import (
     TooManyTasksFromAddress,
 )
 from live_progress.store import lua, lua_create
-from live_progress.store.client import get_redis
+from live_progress.store.client import get_redis, run_script
 from live_progress.store.keys import (
     ACTIVE_PREFIX,
     ADDRESS_PREFIX,
@@ -185,15 +185,16 @@ def create(
         address_limit = None
     if address_limit is not None:
         fields = {**fields, "address": address}
-    raw = get_redis().eval(
+    raw = run_script(
         lua_create.CREATE,
-        6,
-        key(fields["task_id"]),
-        owner_key(fields["owner"]),
-        address_key(address or ""),
-        UNFINISHED_KEY,
-        active_key(fields["owner"]),
-        history_key(),
+        [
+            key(fields["task_id"]),
+            owner_key(fields["owner"]),
+            address_key(address or ""),
+            UNFINISHED_KEY,
+            active_key(fields["owner"]),
+            history_key(),
+        ],
         conf.PROGRESS_SNAPSHOT_TTL,
         "" if limit is None else limit,
         fields["created"],
@@ -242,12 +243,9 @@ def record(
     """
     now = json.dumps(now_iso())
     defaults = _encode(create_as) if create_as is not None else []
-    raw = get_redis().eval(
+    raw = run_script(
         lua.WRITE,
-        3,
-        key(task_id),
-        key(parent) if parent else key(task_id),
-        history_key(),
+        [key(task_id), key(parent) if parent else key(task_id), history_key()],
         conf.PROGRESS_SNAPSHOT_TTL,
         "1" if create_as is not None else "0",
         parent or "",
@@ -293,13 +291,9 @@ def seq_of(*, task_id: str) -> int | None:
 
 def reassign(*, old_owner: str, new_owner: str) -> list[str]:
     """Give every task of `old_owner` that Redis still holds to `new_owner` (a login)."""
-    moved = get_redis().eval(
+    moved = run_script(
         lua_create.REASSIGN,
-        4,
-        owner_key(old_owner),
-        owner_key(new_owner),
-        active_key(old_owner),
-        active_key(new_owner),
+        [owner_key(old_owner), owner_key(new_owner), active_key(old_owner), active_key(new_owner)],
         KEY_PREFIX,
         json.dumps(new_owner),
         conf.PROGRESS_SNAPSHOT_TTL,

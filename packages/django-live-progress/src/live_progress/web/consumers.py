@@ -15,7 +15,8 @@ from channels.sessions import InstanceSessionWrapper
 from live_progress.conf import conf
 from live_progress.store.snapshot import Stored, is_valid_task_id
 from live_progress.web import owners, services
-from live_progress.web.hub import LOST_ERRORS, get_hub, stats
+from live_progress.web.hub import LOST_ERRORS, get_hub
+from live_progress.web.stats import stats
 
 logger = logging.getLogger(__name__)
 
