@@ -1,4 +1,4 @@
-"""The limits and counts the store's scripts keep, in real Redis: exact, and O(1) per task."""
+"""The store's scripts in real Redis: the limits and counts they keep, exact and O(1) per task."""
 
 from __future__ import annotations
 
@@ -127,3 +127,14 @@ def test_starts_ends_and_waits_are_counted_in_the_step_that_writes_them() -> Non
     fast = WAITED_BUCKETS.index(0.01)
     assert sum(waited[fast + 1 :]) >= 1  # it waited more than 10 ms
     assert after.waited_sum > before.waited_sum
+
+
+def test_a_redis_that_lost_its_script_cache_still_takes_every_write(
+    redis_client: redis.Redis,
+) -> None:
+    created = snapshots.create(new_task(new_owner()))
+    redis_client.script_flush()  # a restarted Redis, or SCRIPT FLUSH
+    written = snapshots.record(created["task_id"], state="PROGRESS", current=1)
+    assert (written.snapshot["state"], written.snapshot["seq"]) == ("PROGRESS", 2)
+    redis_client.script_flush()
+    assert snapshots.create(new_task(new_owner()))["state"] == "PENDING"
