@@ -20,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from scripts import stack
+from scripts.startup.web import open_files, web_server
 from tests.support.live import cookie_header, follow, start_task
 from tests.support.processes import ROOT, Proc, free_port, stack_env, wait_for
 from tests.test_start_scripts import clone, run_a_task, script_env
@@ -87,8 +87,8 @@ def serve(tmp_path: Path, redis_url: str, stack_database: Path, worker: Proc) ->
             DJANGO_BIND="127.0.0.1",
             DJANGO_PORT=str(port),
             DJANGO_WEB_PROCESSES="1",
-            STARTER_WEB_COMMAND=stack.web_server(server),
-            STARTER_OPEN_FILES=str(stack.open_files()),
+            STARTER_WEB_COMMAND=web_server(server),
+            STARTER_OPEN_FILES=str(open_files()),
         )
         conf = supervisord_conf(tmp_path)
         argv = [str(BIN / "supervisord"), "-n", "-c", str(conf)]
