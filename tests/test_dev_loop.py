@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.clone import linked_clone
 from tests.support.processes import ROOT, Proc, default_signals, free_port, stack_env, wait_for
 
 pytestmark = [pytest.mark.slow]
@@ -26,8 +27,7 @@ def test_start_dev_to_a_file_with_an_external_redis(
 ) -> None:
     """`./start_dev.sh > dev.log`: the ready block and the web server's lines all readable,
     and `supervisorctl status` lists only what runs (no embedded Redis), exit code 0."""
-    clone = short_tmp / "starter"
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    clone = linked_clone(short_tmp / "starter")  # installed: tests/test_start_scripts.py
     django_port = free_port()
     env = stack_env(
         redis_url=redis_url.rsplit("/", 1)[0] + "/6",

@@ -9,12 +9,9 @@ scripts/bootstrap.sh it is installed): tests/test_start_scripts.py covers the fi
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import shutil
 import signal
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +20,9 @@ import psutil
 import pytest
 import redis
 
+from tests.support.clone import linked_clone
 from tests.support.live import cookie_header, follow, start_task
 from tests.support.processes import (
-    ROOT,
     Proc,
     default_signals,
     free_port,
@@ -36,25 +33,11 @@ from tests.support.processes import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-LOCKS = ["requirements.lock", "pyproject.toml", "packages/django-live-progress/pyproject.toml"]
-
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh `git clone` of the committed repository, in this run's virtualenv."""
-    if sys.prefix == sys.base_prefix:
-        pytest.skip("the tests run outside a virtualenv: nothing to link the clone to")
-    path = tmp_path_factory.mktemp("private") / "starter"
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(path)], check=True)
-    venv = path / ".venv"
-    venv.mkdir()
-    shutil.copy(Path(sys.prefix) / "pyvenv.cfg", venv)
-    for name in ("bin", "lib", "lib64", "include"):
-        if (Path(sys.prefix) / name).exists():
-            (venv / name).symlink_to(Path(sys.prefix) / name)
-    locks = hashlib.sha256(b"".join((path / lock).read_bytes() for lock in LOCKS))
-    (venv / ".installed-requirements").write_text(locks.hexdigest() + "\n")
-    return path
+    return linked_clone(tmp_path_factory.mktemp("private") / "starter")
 
 
 @pytest.fixture
