@@ -52,10 +52,12 @@ def project_env(project: Path) -> dict[str, str]:
     return {**clean_env(), "PYTHONPATH": f"{project}{os.pathsep}{src}"}
 
 
-def run(*argv: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run a command, fail with its output when it fails."""
+def run(
+    *argv: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command (in clean_env() unless told), fail with its output when it fails."""
     done = subprocess.run(
-        argv, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=timeout
+        argv, cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, f"{argv}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
@@ -177,8 +179,8 @@ def test_the_generated_project_starts_and_passes_its_quick_tests(project: Path) 
         tops = {name.split("/")[0] for name in archive.namelist()}
     assert {"acme_portal", "diagnostics"} <= tops and "django_starter" not in tops, tops
     shutil.rmtree(project / "dist")
-    run(python, "-c", "import acme_portal.celery", cwd=project)
-    run(python, "manage.py", "check", cwd=project)
+    run(python, "-c", "import acme_portal.celery", cwd=project, env=project_env(project))
+    run(python, "manage.py", "check", cwd=project, env=project_env(project))
 
     # ./start_dev.sh: the stack comes up under the project's own name.
     env = project_env(project)

@@ -199,11 +199,11 @@ def test_an_unknown_asgi_server_is_one_line_naming_the_allowed_ones(redis_url: s
     assert re.search(r"^export STARTER_OPEN_FILES=\d+$", plan.stdout, re.MULTILINE)
 
 
-async def test_start_all_services_runs_uvicorn_from_a_fresh_clone(tmp_path: Path) -> None:
+async def test_start_all_services_runs_uvicorn_from_a_fresh_clone(short_tmp: Path) -> None:
     """The whole production stack, DJANGO_ASGI_SERVER=uvicorn, started from a shell whose
     soft limit is 1,024 open files: /health/, a task's SUCCESS over a WebSocket, /metrics.
     The clone runs in this run's virtualenv (tests/test_start_scripts.py installs one)."""
-    clone = linked_clone(tmp_path / "starter")
+    clone = linked_clone(short_tmp / "starter")  # a short path: supervisord's socket is in it
     env = script_env(
         FLOWER_BASIC_AUTH="admin:s3cret",
         DJANGO_SECRET_KEY="test-only-" + "x" * 40,
