@@ -127,7 +127,8 @@ def run(*, bare: Any, project: Any, count: int, rounds: int) -> Rounds:
         for index in range(rounds + 1):
             for kind in KINDS[index % 3 :] + KINDS[: index % 3]:
                 top = out.top.setdefault(kind, {})
-                figures = one_round(kind, senders[kind], count if index else 50, client, top)
+                size = count if index else min(50, count)
+                figures = one_round(kind, senders[kind], size, client, top)
                 if index:
                     for store, value in zip(
                         (out.rate, out.call, out.call_cpu, out.commands), figures, strict=True

@@ -19,6 +19,8 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,7 @@ def run_point(
     delay: float,
     clients: int,
     metrics: bool,
+    profile: Callable[[int], AbstractContextManager[None]] | None = None,
 ) -> Fan:
     """`sockets` sockets on one held task through `servers`; released once all are open."""
     from django_starter.tasks import long_running_task
@@ -124,12 +127,14 @@ def run_point(
         commands = int(client.info("stats")["total_commands_processed"])
         psutil.cpu_percent()
         run_started = time.perf_counter()
-        celery_app.control.add_consumer(
-            FANOUT_QUEUE, destination=[worker.node], reply=True, timeout=5
-        )
-        for proc in procs:
-            proc.wait(timeout=max(10.0, timeout + 20 - (time.perf_counter() - started)))
-        point.running_seconds = time.perf_counter() - run_started
+        # py-spy on the process that runs the app (Granian's worker: the last pid).
+        with profile(pids[-1]) if profile else nullcontext():
+            celery_app.control.add_consumer(
+                FANOUT_QUEUE, destination=[worker.node], reply=True, timeout=5
+            )
+            for proc in procs:
+                proc.wait(timeout=max(10.0, timeout + 20 - (time.perf_counter() - started)))
+            point.running_seconds = time.perf_counter() - run_started
         point.web_cpu = cpu_seconds(pids) - cpu
         point.running_commands = (
             int(client.info("stats")["total_commands_processed"]) - commands

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import socket
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from .fanout import Fan, run_point
@@ -32,11 +34,19 @@ def _forget(servers: WebServers) -> None:
     get_redis().hdel(WEB_KEY, *[f"{host}:{pid}" for pid in servers.pids] or ["-"])
 
 
+def _named(
+    profile: Callable[[int, str], AbstractContextManager[None]], name: str
+) -> Callable[[int], AbstractContextManager[None]]:
+    return lambda pid: profile(pid, name)
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def fan_rows(name: str, fan: Fan, *, goal_p99: float | None = None) -> list[Row]:
+def fan_rows(
+    name: str, fan: Fan, *, goal_p99: float | None = None, metrics: bool = True
+) -> list[Row]:
     """CPU per message, latency, skipped, missed and the histogram's view of one point."""
     lat = fan.latencies or [math.nan]
     p50, p99 = percentile(lat, 50) * 1000, percentile(lat, 99) * 1000
@@ -83,6 +93,8 @@ def fan_rows(name: str, fan: Fan, *, goal_p99: float | None = None) -> list[Row]
             + (f"; accepted per process {shares}" if fan.processes > 1 else ""),
         ),
     ]
+    if not metrics:
+        return rows
     if fan.histogram is not None and fan.histogram.count:
         hist = fan.histogram
         rows += [
@@ -110,7 +122,13 @@ def fan_rows(name: str, fan: Fan, *, goal_p99: float | None = None) -> list[Row]
 
 
 def servers_section(
-    stack: BenchStack, sizes: dict[str, Any], *, owner: str, cookie: str, worker: Any
+    stack: BenchStack,
+    sizes: dict[str, Any],
+    *,
+    owner: str,
+    cookie: str,
+    worker: Any,
+    profile: Callable[[int, str], AbstractContextManager[None]] | None = None,
 ) -> list[Row]:
     """Each server in turn, one process, at each of sizes['servers_points'] sockets."""
     rows: list[Row] = []
@@ -128,6 +146,11 @@ def servers_section(
                     delay=sizes["servers_delay"],
                     clients=1 if count <= 1000 else 2,
                     metrics=True,
+                    profile=(
+                        _named(profile, f"{server}-{count}")
+                        if profile and count == sizes["servers_points"][0]
+                        else None
+                    ),
                 )
                 name = f"{server} {servers.version()} {count:,} watchers"
                 rows += fan_rows(name, fan)
@@ -183,7 +206,7 @@ def capacity_section(
                     metrics=False,
                 )
                 name = f"capacity {server} x2 {count:,} watchers run {run}"
-                rows += fan_rows(name, fan, goal_p99=P99_GOAL_MS["capacity"])
+                rows += fan_rows(name, fan, goal_p99=P99_GOAL_MS["capacity"], metrics=False)
                 missed.append(fan.missed_terminal)
                 refused.append(fan.refused)
                 p99s.append(percentile(fan.latencies or [math.nan], 99) * 1000)
@@ -222,7 +245,13 @@ def e2e_section(stack: BenchStack, sizes: dict[str, Any]) -> list[Row]:
 
 
 def run_sections(
-    stack: BenchStack, sizes: dict[str, Any], only: set[str], *, owner: str, cookie: str
+    stack: BenchStack,
+    sizes: dict[str, Any],
+    only: set[str],
+    *,
+    owner: str,
+    cookie: str,
+    profile: Callable[[int, str], AbstractContextManager[None]] | None = None,
 ) -> list[Row]:
     """The sections of issue 17 that `only` names, in order, each with its own workers."""
     rows: list[Row] = []
@@ -231,7 +260,9 @@ def run_sections(
         try:
             if "servers" in only:
                 step("servers side by side: daphne, uvicorn, granian")
-                rows += servers_section(stack, sizes, owner=owner, cookie=cookie, worker=worker)
+                rows += servers_section(
+                    stack, sizes, owner=owner, cookie=cookie, worker=worker, profile=profile
+                )
             if "capacity" in only and sizes["capacity_runs"]:
                 step("capacity: two processes on one socket")
                 rows += capacity_section(stack, sizes, owner=owner, cookie=cookie, worker=worker)

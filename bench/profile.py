@@ -19,8 +19,16 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 RATE = 100  # samples per second
-# Frames of the project's own code, as `_function` shortens them: `name (progress/x.py)`.
-PROJECT_PACKAGES = ("(progress/", "(diagnostics/", "(django_starter/")
+# Frames of the project's own code, as `_function` shortens them: `name (web/hub.py)`
+# (live_progress's web/, store/ and worker/), `name (diagnostics/metrics.py)`.
+PROJECT_PACKAGES = (
+    "(web/",
+    "(store/",
+    "(worker/",
+    "(live_progress/",
+    "(diagnostics/",
+    "(django_starter/",
+)
 
 
 def py_spy() -> str | None:
