@@ -22,7 +22,6 @@ import websockets
 
 from tests.support.live import Watch, cancel_task, cookie_header, csrf_headers, start_task
 from tests.support.processes import ROOT, Proc, manage_shell, stack_env
-from tests.support.stack import PrivateStack
 
 pytestmark = [pytest.mark.slow]
 
@@ -171,22 +170,6 @@ async def test_other_session_gets_404_on_read_and_cancel_and_a_refused_socket(
     assert (await cancel_task(stranger, unknown)).status_code == 404
 
 
-async def test_another_logged_in_user_is_refused(
-    live_server_url: str, redis_url: str, stack_database: Path, owner: httpx.AsyncClient
-) -> None:
-    started = await start_task(owner, steps=1)
-    *_, session_key = make_user(stack_database, redis_url, staff=False)
-    async with httpx.AsyncClient(
-        base_url=live_server_url, timeout=10, cookies={"sessionid": session_key}
-    ) as user:
-        response = await user.get(started["status_url"])
-        assert (response.status_code, response.json()) == (404, NOT_FOUND)
-        assert (await cancel_task(user, started["task_id"])).status_code == 404
-        async with Watch(live_server_url, started["ws_url"], cookie=cookie_header(user)) as ws:
-            await ws.until_closed(timeout=10)
-        assert ws.messages == [] and ws.close_code == 4403
-
-
 async def test_staff_logged_in_through_the_admin_sees_every_task(
     live_server_url: str,
     redis_url: str,
@@ -224,6 +207,8 @@ async def test_staff_logged_in_through_the_admin_sees_every_task(
 
 
 async def test_every_post_needs_the_csrf_token(owner: httpx.AsyncClient) -> None:
+    """The starter's middleware and failure view keep CSRF on its API (the package's own
+    refusal, and its JSON under any prefix: the package's tests/test_views.py)."""
     started = await start_task(owner, steps=1)
     for path in ("/tasks/", f"/tasks/{started['task_id']}/cancel/"):
         for headers in ({}, {"X-CSRFToken": "wrong" * 8}):
@@ -233,30 +218,34 @@ async def test_every_post_needs_the_csrf_token(owner: httpx.AsyncClient) -> None
     assert (await owner.get(started["status_url"])).json()["state"] != "REVOKED"
 
 
-@pytest.mark.django_db
-def test_csrf_enforced_in_process_too() -> None:
-    from django.test import Client
-
-    client = Client(enforce_csrf_checks=True)
-    client.get("/")
-    response = client.post("/tasks/")
-    assert response.status_code == 403
-    assert response.json()["error"].startswith("CSRF check failed")
-
-
-@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1.evil.example"])
-async def test_websocket_from_a_foreign_origin_is_refused(
-    live_server_url: str, owner: httpx.AsyncClient, origin: str
-) -> None:
-    started = await start_task(owner, steps=1)
-    url = live_server_url.replace("http://", "ws://") + started["ws_url"]
+async def refused_with(url: str, cookie: str, origin: str) -> int:
+    """The HTTP status that refused the handshake (fails when it was accepted)."""
     with pytest.raises(websockets.InvalidStatus) as refused:
         await websockets.connect(
-            url,
-            open_timeout=10,
-            additional_headers={"Cookie": cookie_header(owner), "Origin": origin},
+            url, open_timeout=10, additional_headers={"Cookie": cookie, "Origin": origin}
         )
-    assert refused.value.response.status_code == 403
+    return int(refused.value.response.status_code)
+
+
+async def test_the_websocket_refuses_a_foreign_origin_and_lets_its_own_page_in(
+    live_server_url: str, owner: httpx.AsyncClient
+) -> None:
+    """The starter's routing keeps the origin check on its sockets (every other origin:
+    the package's tests/test_origins.py and tests/test_consumers.py)."""
+    started = await start_task(owner, steps=1)
+    url = live_server_url.replace("http://", "ws://") + started["ws_url"]
+    assert await refused_with(url, cookie_header(owner), "http://evil.example") == 403
+    async with Watch(live_server_url, started["ws_url"], cookie=cookie_header(owner)) as ws:
+        await ws.wait_for(lambda w: w.messages, timeout=10, what="the snapshot")
+
+
+def test_trusted_origins_come_from_the_environment_with_their_scheme_and_port() -> None:
+    """What they allow, a WebSocket's origin included: the package's tests/test_origins.py."""
+    trusted = "https://app.example.com,https://*.example.org:8443"
+    assert settings_value("CSRF_TRUSTED_ORIGINS", DJANGO_CSRF_TRUSTED_ORIGINS=trusted) == repr(
+        ["https://app.example.com", "https://*.example.org:8443"]
+    )
+    assert settings_value("CSRF_TRUSTED_ORIGINS") == "[]"
 
 
 # --- abuse limits ------------------------------------------------------------------------
@@ -339,52 +328,3 @@ async def test_ids_are_bounded(live_server_url: str, owner: httpx.AsyncClient) -
     ) as ws:
         await ws.until_closed(timeout=10)
     assert ws.messages == [] and ws.close_code == 4404
-
-
-async def refused_with(url: str, cookie: str, origin: str) -> int:
-    """The HTTP status that refused the handshake (fails when it was accepted)."""
-    with pytest.raises(websockets.InvalidStatus) as refused:
-        await websockets.connect(
-            url, open_timeout=10, additional_headers={"Cookie": cookie, "Origin": origin}
-        )
-    return int(refused.value.response.status_code)
-
-
-async def test_websocket_from_another_port_or_scheme_of_the_same_host_is_refused(
-    live_server_url: str, owner: httpx.AsyncClient
-) -> None:
-    started = await start_task(owner, steps=1)
-    url = live_server_url.replace("http://", "ws://") + started["ws_url"]
-    port = int(live_server_url.rsplit(":", 1)[1])
-    for origin in (
-        f"http://127.0.0.1:{port + 1}",  # another program on this machine
-        f"https://127.0.0.1:{port}",
-        "http://127.0.0.1",
-        f"http://localhost:{port}",  # a name the server allows, but not this page's
-    ):
-        assert await refused_with(url, cookie_header(owner), origin) == 403, origin
-    # The page's own origin is let in.
-    async with Watch(live_server_url, started["ws_url"], cookie=cookie_header(owner)) as ws:
-        await ws.wait_for(lambda w: w.messages, timeout=10, what="the snapshot")
-
-
-async def test_websocket_from_a_trusted_origin_is_accepted_with_its_scheme_and_port(
-    tmp_path: Path,
-) -> None:
-    trusted = "https://app.example.com,https://*.example.org:8443"
-    with PrivateStack(tmp_path, DJANGO_CSRF_TRUSTED_ORIGINS=trusted) as stack:
-        async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
-            started = await start_task(client, steps=1)
-            cookie = cookie_header(client)
-            for origin in ("https://app.example.com", "https://a.example.org:8443"):
-                async with Watch(
-                    stack.base_url, started["ws_url"], cookie=cookie, origin=origin
-                ) as ws:
-                    await ws.wait_for(lambda w: w.messages, timeout=10, what=origin)
-            url = stack.base_url.replace("http://", "ws://") + started["ws_url"]
-            for origin in (
-                "http://app.example.com",
-                "https://app.example.com:444",
-                "https://example.org",
-            ):
-                assert await refused_with(url, cookie, origin) == 403, origin

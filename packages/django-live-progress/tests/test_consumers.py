@@ -106,7 +106,7 @@ def test_a_foreign_or_missing_origin_is_refused_at_the_handshake(
     assert refused.value.response.status_code == 403
 
 
-@pytest.mark.parametrize("task_id", [str(uuid.uuid4()), "not-an-id"])
+@pytest.mark.parametrize("task_id", [str(uuid.uuid4()), "not-an-id", "x" * 300, "%2e%2e", "0" * 36])
 def test_an_unknown_task_is_closed_4404_with_nothing_sent(daphne_url: str, task_id: str) -> None:
     with Browser(daphne_url).socket(f"/ws/progress/{task_id}/") as socket:
         messages, code = read_to_close(socket)
@@ -118,6 +118,16 @@ def test_another_browsers_task_is_closed_4403_with_nothing_sent(
 ) -> None:
     started = Browser(daphne_url).start(steps=1)
     with Browser(daphne_url).socket(started["ws_url"]) as socket:
+        messages, code = read_to_close(socket)
+    assert (messages, code) == ([], 4403)
+
+
+def test_a_socket_with_no_session_at_all_is_closed_4403_with_nothing_sent(
+    daphne_url: str, worker: Proc
+) -> None:
+    started = Browser(daphne_url).start(steps=1)
+    ws_url = daphne_url.replace("http://", "ws://") + started["ws_url"]
+    with connect(ws_url, origin=Origin(daphne_url), open_timeout=10) as socket:  # no cookie
         messages, code = read_to_close(socket)
     assert (messages, code) == ([], 4403)
 

@@ -45,6 +45,9 @@ def test_the_servers_own_origin_is_allowed() -> None:
         "http://evil.example",
         "http://127.0.0.1:47899",  # another program on the same machine
         "https://127.0.0.1:8000",  # another scheme
+        "http://127.0.0.1",  # the same host on the scheme's own port
+        "http://127.0.0.1.evil.example",  # a name that only starts like the server's
+        "http://localhost:8000",  # a name the server answers to, but not this page's
         "null",
         None,
     ],
@@ -82,6 +85,21 @@ def test_without_debug_an_empty_allowed_hosts_allows_no_origin() -> None:
     ],
 )
 def test_csrf_trusted_origins_are_allowed_as_django_allows_a_post(
+    origin: str, allowed: bool
+) -> None:
+    assert allowed_origin(handshake(origin)) is allowed
+
+
+@override_settings(CSRF_TRUSTED_ORIGINS=["https://*.example.org:8443"])
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://a.example.org:8443", True),
+        ("https://a.example.org", False),
+        ("http://a.example.org:8443", False),
+    ],
+)
+def test_a_trusted_origin_with_a_port_is_allowed_on_that_port_alone(
     origin: str, allowed: bool
 ) -> None:
     assert allowed_origin(handshake(origin)) is allowed

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis
 from celery import Celery
+from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 from processes import Proc, wait_for
 
@@ -122,22 +123,62 @@ def test_without_a_celery_app_a_start_is_a_503_with_words_and_sends_nothing(
     assert my_tasks(client) == []
 
 
+NOT_FOUND = {"error": "No task with this id belongs to you."}
+
+
 @pytest.mark.parametrize(
-    "path", [f"{uuid.uuid4()}/", "not-a-task-id/", f"{uuid.uuid4()}/extra/", "a/b/c/"]
+    "path",
+    [
+        f"{uuid.uuid4()}/",
+        "not-a-task-id/",
+        f"{uuid.uuid4()}/extra/",
+        "a/b/c/",
+        f"{'x' * 500}/",
+        "../",
+        "%00/",
+        "<script>/",
+        "1;DROP/",
+    ],
 )
 def test_an_unknown_or_malformed_id_is_a_404_json(client: Client, path: str) -> None:
     response = client.get(API + path)
     assert response.status_code == 404
-    assert response.json() == {"error": "No task with this id belongs to you."}
+    assert response.json() == NOT_FOUND
 
 
 def test_another_browsers_task_is_not_found(client: Client, worker: Proc) -> None:
     started = post(client, {"task": "count", "kwargs": {"steps": 1}}).json()
     stranger = Client()
-    assert stranger.get(started["status_url"]).status_code == 404
-    assert post(stranger, {}, url=f"{started['status_url']}cancel/").status_code == 404
+    # A task of someone else's answers exactly as an unknown id: nothing tells it exists.
+    response = stranger.get(started["status_url"])
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
+    response = post(stranger, {}, url=f"{started['status_url']}cancel/")
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
     assert my_tasks(stranger) == []
     assert ended(client, started["status_url"])["state"] == "SUCCESS"
+
+
+def test_another_users_task_is_not_found_and_staff_may_read_and_cancel_it(
+    worker: Proc,
+) -> None:
+    users = get_user_model().objects
+    owner, other, staff = Client(), Client(), Client()
+    owner.force_login(users.create_user("owner"))
+    other.force_login(users.create_user("other"))
+    staff.force_login(users.create_user("boss", is_staff=True))
+    started = post(owner, {"task": "wait"}).json()
+    status_url, cancel_url = started["status_url"], f"{started['status_url']}cancel/"
+    response = other.get(status_url)
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
+    response = post(other, {}, url=cancel_url)
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
+    assert my_tasks(other) == []
+    seen = staff.get(status_url)
+    assert seen.status_code == 200 and seen.json()["task_id"] == started["task_id"]
+    assert "owner" not in seen.json()
+    cancelled = post(staff, {}, url=cancel_url)
+    assert (cancelled.status_code, cancelled.json()["state"]) == (200, "REVOKED")
+    assert owner.get(status_url).json()["state"] == "REVOKED"
 
 
 def test_a_running_task_cancelled_by_its_owner_stops_at_its_next_progress_set(
