@@ -97,6 +97,7 @@ def test_csrf_trusted_origins_are_allowed_as_django_allows_a_post(
         ("https://a.example.org:8443", True),
         ("https://a.example.org", False),
         ("http://a.example.org:8443", False),
+        ("https://example.org", False),
     ],
 )
 def test_a_trusted_origin_with_a_port_is_allowed_on_that_port_alone(
