@@ -1,6 +1,7 @@
 """Other users of the machine get nothing from a running stack: ./start_dev.sh in a fresh
 clone, over world-readable leftovers of an earlier run, leaves every file it wrote to its
-user alone, starts its Redis behind a password, and keeps Flower behind one.
+user alone, starts its Redis behind a password, and keeps Flower behind one; when its
+terminal closes, everything it started stops.
 
 The clone runs in this test run's own virtualenv (linked, with the stamp that tells
 scripts/bootstrap.sh it is installed): tests/test_start_scripts.py covers the first install.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -67,8 +69,6 @@ def dev_stack(clone: Path, tmp_path: Path) -> Iterator[tuple[Proc, dict[str, str
 
         wait_for(up, timeout=300, interval=0.5, what="the stack's summary block")
         yield proc, env
-        proc.signal(signal.SIGINT)  # Ctrl-C
-        assert proc.popen.wait(60) == 130
     finally:
         proc.stop()
 
@@ -121,6 +121,23 @@ def test_start_dev_keeps_files_redis_and_flower_to_its_user(
 
     # And the stack works with all that: a task runs to SUCCESS, followed over its WebSocket.
     asyncio.run(run_a_task(f"http://127.0.0.1:{env['DJANGO_PORT']}"))
+
+    # Its terminal closes (a hang-up to the whole process group): every process it started
+    # ends, the embedded Redis too, and no port of it listens (Ctrl-C and a SIGTERM to the
+    # script alone: tests/test_start_scripts.py).
+    started = [server, *psutil.Process(proc.pid).children(recursive=True)]
+    proc.signal(signal.SIGHUP)
+    assert proc.popen.wait(60) == 129
+    _, alive = psutil.wait_procs(started, timeout=10)
+    assert alive == [], [p.cmdline() for p in alive]
+    ports = [port, int(env["DJANGO_PORT"]), int(env["FLOWER_PORT"])]
+    assert [p for p in ports if listening(p)] == []
+
+
+def listening(port: int) -> bool:
+    """True when something accepts connections on `port` on loopback."""
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def run_a_task(base_url: str) -> None:

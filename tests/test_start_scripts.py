@@ -326,20 +326,6 @@ async def test_start_dev_uses_a_redis_that_answers_and_sigterm_stops_everything(
     assert_nothing_left(stack, processes)
 
 
-def test_start_dev_stops_everything_when_its_terminal_closes(
-    clone: Path, logs_dir: Path, stacks: list[Stack]
-) -> None:
-    stack = Stack(clone, ["./start_dev.sh"], script_env(), logs_dir)
-    stacks.append(stack)
-    stack.health(timeout=600)
-    wait_for(lambda: "Django Starter is up" in stack.proc.log(), what="the summary block")
-
-    processes = stack.processes()
-    stack.proc.signal(signal.SIGHUP)  # a closing terminal hangs up its whole process group
-    assert stack.proc.popen.wait(60) == 129
-    assert_nothing_left(stack, processes)
-
-
 def test_start_dev_refuses_a_busy_port_and_starts_nothing(
     clone: Path, logs_dir: Path, stacks: list[Stack]
 ) -> None:
@@ -359,7 +345,9 @@ def test_start_dev_refuses_a_busy_port_and_starts_nothing(
 async def test_start_all_services_runs_the_stack_under_supervisord(
     clone: Path, logs_dir: Path, stacks: list[Stack]
 ) -> None:
-    env = script_env(FLOWER_BASIC_AUTH="admin:s3cret")
+    """The production stack with two Daphne processes on one port (one, the default, is
+    what `scripts/stack.py plan` exports: tests/test_web_servers.py)."""
+    env = script_env(FLOWER_BASIC_AUTH="admin:s3cret", DJANGO_WEB_PROCESSES="2")
     refused = services(clone, env, "start")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1].startswith("DJANGO_SECRET_KEY is not set")
@@ -380,15 +368,13 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
     assert "Stop     ./start_all_services.sh stop" in started.stdout
     supervisord = psutil.Process(int((clone / "run" / "supervisord.pid").read_text()))
     processes = [supervisord, *supervisord.children(recursive=True)]
-    report_rss("start_all_services.sh (supervisord, embedded Redis)", processes)
+    report_rss("start_all_services.sh (supervisord, embedded Redis, 2 Daphne)", processes)
 
     status_run = services(clone, env, "status", timeout=120)
     assert status_run.returncode == 0, status_run.stdout + status_run.stderr
     status = status_run.stdout
-    for program in ("daphne:daphne-0", "worker", "beat", "flower", "redis"):
+    for program in ("daphne:daphne-0", "daphne:daphne-1", "worker", "beat", "flower", "redis"):
         assert f"{program} " in status and "RUNNING" in status.split(program, 1)[1].split("\n")[0]
-    assert "daphne-1" not in status  # DJANGO_WEB_PROCESSES: 1 by default
-    assert len(daphnes(processes)) == 1
 
     web = f"http://127.0.0.1:{env['DJANGO_PORT']}"
     page = httpx.get(web + "/").text  # DEBUG off: hashed static files, served by WhiteNoise
@@ -396,6 +382,9 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
     assert script_url and httpx.get(web + script_url[1]).status_code == 200
     assert httpx.get(web + "/no-such-page/").status_code == 404
     assert "Traceback" not in httpx.get(web + "/no-such-page/").text
+
+    await _two_web_processes_share_the_port(env, supervisord, processes)
+
     await run_a_task(web)
     running = await start_a_task_and_wait_for_progress(web)
 
@@ -408,8 +397,8 @@ async def _start_check_and_stop_supervisord(clone: Path, env: dict[str, str]) ->
     assert stopped.returncode == 0 and "Stopped." in stopped.stdout
     # Graceful: the worker finished the task it was running before it stopped.
     assert f"long_running_task[{running}] succeeded" in (clone / "logs" / "worker.log").read_text()
-    _, alive = psutil.wait_procs(processes, timeout=10)
-    assert alive == []
+    _, alive = psutil.wait_procs(processes, timeout=30)
+    assert alive == [], [p.cmdline() for p in alive]
     ports = [int(env["DJANGO_PORT"]), int(env["FLOWER_PORT"]), redis_port(env)]
     assert [port for port in ports if listening(port)] == []
 
@@ -429,30 +418,9 @@ def holder(processes: list[psutil.Process], port: int, client_port: int) -> psut
     raise AssertionError(f"no process holds the connection from port {client_port}")
 
 
-async def test_start_all_services_runs_several_daphne_processes_on_one_port(
-    clone: Path, logs_dir: Path
+async def _two_web_processes_share_the_port(
+    env: dict[str, str], supervisord: psutil.Process, processes: list[psutil.Process]
 ) -> None:
-    env = script_env(
-        FLOWER_BASIC_AUTH="admin:s3cret",
-        DJANGO_SECRET_KEY="test-only-" + "x" * 40,
-        DJANGO_WEB_PROCESSES="2",
-    )
-    try:
-        await _two_web_processes(clone, env)
-    finally:  # a failed assertion must not leave supervisord running
-        services(clone, env, "stop", timeout=120)
-
-
-async def _two_web_processes(clone: Path, env: dict[str, str]) -> None:
-    started = services(clone, env, "start")
-    assert started.returncode == 0, started.stdout + started.stderr
-    supervisord = psutil.Process(int((clone / "run" / "supervisord.pid").read_text()))
-    processes = [supervisord, *supervisord.children(recursive=True)]
-    report_rss("start_all_services.sh, DJANGO_WEB_PROCESSES=2", processes)
-    status = services(clone, env, "status", timeout=120).stdout
-    for name in ("daphne:daphne-0", "daphne:daphne-1"):
-        assert "RUNNING" in status.split(name, 1)[1].split("\n")[0], status
-
     # Two Daphne processes, one listening socket: supervisord's, which both inherited.
     port = int(env["DJANGO_PORT"])
     web = daphnes(processes)
@@ -508,13 +476,6 @@ async def _two_web_processes(clone: Path, env: dict[str, str]) -> None:
             assert connection.recv(64).startswith(b"HTTP/1.1 ")  # accepted: a process holds it
             seen.add(holder(web, port, connection.getsockname()[1]).pid)
     assert seen == {p.pid for p in web}
-
-    stopped = services(clone, env, "stop", timeout=120)
-    assert stopped.returncode == 0 and "Stopped." in stopped.stdout
-    _, alive = psutil.wait_procs(processes, timeout=30)
-    assert alive == [], [p.cmdline() for p in alive]
-    ports = [port, int(env["FLOWER_PORT"]), redis_port(env)]
-    assert [port for port in ports if listening(port)] == []
 
 
 def test_start_all_services_refuses_bad_web_settings(clone: Path) -> None:

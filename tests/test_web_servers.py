@@ -196,6 +196,7 @@ def test_an_unknown_asgi_server_is_one_line_naming_the_allowed_ones(redis_url: s
     env["DJANGO_ASGI_SERVER"] = "uvicorn"
     plan = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert "export STARTER_WEB_COMMAND='uvicorn --fd 0 " in plan.stdout
+    assert "export DJANGO_WEB_PROCESSES=1\n" in plan.stdout  # the default: one web process
     assert re.search(r"^export STARTER_OPEN_FILES=\d+$", plan.stdout, re.MULTILINE)
 
 
