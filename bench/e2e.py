@@ -168,13 +168,14 @@ def rows(done: Rounds, *, count: int) -> list[Row]:
                 "heartbeats included, the bench's own polling not); last round: "
                 + ", ".join(
                     f"{name} {n:.2f}"
-                    for name, n in sorted(done.top.get(kind, {}).items(), key=lambda i: -i[1])[:6]
+                    for name, n in sorted(done.top.get(kind, {}).items(), key=lambda i: -i[1])[:12]
                 ),
             ),
         ]
     for kind in ("owners", "one-owner"):
         ratios = [t / b for t, b in zip(done.rate[kind], done.rate["bare"], strict=True)]
         calls = [t / b for t, b in zip(done.call[kind], done.call["bare"], strict=True)]
+        cpus = [t / b for t, b in zip(done.call_cpu[kind], done.call_cpu["bare"], strict=True)]
         ratio, call = med(ratios), med(calls)
         out += [
             Row(
@@ -188,8 +189,9 @@ def rows(done: Rounds, *, count: int) -> list[Row]:
                 f"e2e start() / apply_async ({kind})",
                 call,
                 "x",
-                f"µs per call, rounds {', '.join(f'{r:.2f}' for r in calls)}; goal ≤ "
-                f"{CALL_GOAL:g}: {'met' if call <= CALL_GOAL else 'NOT met'}",
+                f"µs per call, rounds {', '.join(f'{r:.2f}' for r in calls)}; CPU per call "
+                f"{med(cpus):.2f}x; goal ≤ {CALL_GOAL:g}: "
+                f"{'met' if call <= CALL_GOAL else 'NOT met'}",
             ),
         ]
     return out

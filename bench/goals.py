@@ -25,13 +25,15 @@ CPU_GOAL_US = 25.0  # on Uvicorn, at 1,000 watchers
 P99_GOAL_MS = {"servers": 150.0, "capacity": 300.0}
 
 
-def _forget(servers: WebServers) -> None:
-    """Drop the stopped processes' counts from /metrics' sum (they would linger 15 s)."""
+def _stop(servers: WebServers) -> None:
+    """Stop the servers and drop their counts from /metrics' sum (they would linger 15 s)."""
     from diagnostics.web_stats import WEB_KEY
     from live_progress.store.client import get_redis
 
+    pids = servers.pids  # Granian's worker too, while it lives
+    servers.stop()
     host = socket.gethostname()
-    get_redis().hdel(WEB_KEY, *[f"{host}:{pid}" for pid in servers.pids] or ["-"])
+    get_redis().hdel(WEB_KEY, *[f"{host}:{pid}" for pid in pids] or ["-"])
 
 
 def _named(
@@ -178,8 +180,7 @@ def servers_section(
                     )
             rows.append(Row(f"{server} command", "", "", servers.command))
         finally:
-            servers.stop()
-            _forget(servers)
+            _stop(servers)
     return rows
 
 
@@ -211,8 +212,7 @@ def capacity_section(
                 refused.append(fan.refused)
                 p99s.append(percentile(fan.latencies or [math.nan], 99) * 1000)
         finally:
-            servers.stop()
-            _forget(servers)
+            _stop(servers)
         ok = not any(missed) and not any(refused) and max(p99s) <= P99_GOAL_MS["capacity"]
         rows.append(
             Row(
