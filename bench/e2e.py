@@ -2,7 +2,7 @@
 
 Two workers with the same options consume from the start (bench/bare.py's and the
 project's). A round sends N no-op tasks in a loop and waits until every result reads
-SUCCESS: bare Celery's `apply_async` (bench/bare.py's app, in this process) against
+SUCCESS: bare Celery's send (bench/bare.py's settings, an app of its own here) against
 `services.start(..., limited=True)`, once with a new owner per call and once with one
 owner for all of them (the caps lifted through the environment, see bench/stack.py).
 Also: the loop's own µs per call, and Redis commands per task (INFO's counter over the
@@ -11,8 +11,6 @@ round, less this process's own polling).
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 import time
 import uuid
@@ -20,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from celery import Celery
 
 from django_starter.celery import app as celery_app
 from live_progress.web import services
@@ -29,7 +28,7 @@ from .throughput import RESULT_PREFIX, bare_config, wait_consuming
 
 KINDS = ("bare", "owners", "one-owner")
 HOW = {
-    "bare": "apply_async, bench/bare.py's app",
+    "bare": "send_task with bench/bare.py's settings (no project code)",
     "owners": "services.start(limited=True), a new owner string per call",
     "one-owner": "services.start(limited=True), one owner, caps lifted to 10^6",
 }
@@ -62,11 +61,12 @@ def sender(kind: str) -> Any:
     from bench.tasks import noop
 
     if kind == "bare":
-        os.environ["BENCH_BARE_CONFIG"] = json.dumps(bare_config(), default=str)
-        from bench import bare
-
-        celery_app.set_current()  # a new Celery() makes itself the current app
-        return lambda: bare.noop.apply_async(queue=queue_of(kind)).id
+        # bench/bare.py's app as a client: its settings, no project code, not the current
+        # app. Its task by name (apply_async is this plus the signature): a task defined
+        # here would clash with the shared bench.tasks.noop every new app registers.
+        bare = Celery("bare-client", fixups=[], set_as_current=False)
+        bare.config_from_object(bare_config())
+        return lambda: bare.send_task("bench.noop", queue=queue_of(kind)).id
     signature = noop.s().set(queue=queue_of(kind))
     fixed = f"bench-e2e-{uuid.uuid4().hex}"
 
