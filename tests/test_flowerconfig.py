@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.processes import BIN, ROOT, Proc, free_port, stack_env, wait_for
+from tests.support.processes import BIN, ROOT, Proc, ProcessExited, free_port, stack_env, wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -43,7 +43,7 @@ def running_flower(
 
     def answers() -> bool:
         if not proc.alive():
-            raise RuntimeError(f"flower exited:\n{proc.log()[-3000:]}")
+            raise ProcessExited(f"flower exited:\n{proc.log()[-3000:]}")
         return httpx.get(f"http://127.0.0.1:{port}/healthcheck", timeout=2).status_code == 200
 
     try:

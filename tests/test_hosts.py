@@ -33,6 +33,7 @@ from tests.support.processes import (
     BIN,
     ROOT,
     Proc,
+    ProcessExited,
     redis_server_binary,
     stack_env,
     wait_for,
@@ -85,7 +86,7 @@ class Cluster:
         def check() -> Any:
             dead = [h for h, p in self.procs.items() if not p.alive() and h in self.expected]
             if dead:
-                raise RuntimeError(f"{dead[0]} exited:\n{self.procs[dead[0]].log()[-3000:]}")
+                raise ProcessExited(f"{dead[0]} exited:\n{self.procs[dead[0]].log()[-3000:]}")
             return predicate()
 
         return self.on_client(lambda: wait_for(check, timeout=timeout, what=what))

@@ -26,6 +26,7 @@ from tests.support.clone import linked_clone
 from tests.support.live import cookie_header, follow, start_task
 from tests.support.processes import (
     Proc,
+    ProcessExited,
     default_signals,
     free_port,
     redis_server_binary,
@@ -64,7 +65,7 @@ def dev_stack(clone: Path, tmp_path: Path) -> Iterator[tuple[Proc, dict[str, str
 
         def up() -> bool:
             if not proc.alive():
-                raise RuntimeError(f"start_dev.sh exited:\n{proc.log()[-3000:]}")
+                raise ProcessExited(f"start_dev.sh exited:\n{proc.log()[-3000:]}")
             return "Django Starter is up" in proc.log()
 
         wait_for(up, timeout=300, interval=0.5, what="the stack's summary block")

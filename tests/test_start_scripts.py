@@ -26,7 +26,15 @@ import psutil
 import pytest
 
 from tests.support.live import Watch, cookie_header, follow, start_task
-from tests.support.processes import ROOT, Proc, default_signals, free_port, stack_env, wait_for
+from tests.support.processes import (
+    ROOT,
+    Proc,
+    ProcessExited,
+    default_signals,
+    free_port,
+    stack_env,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -89,7 +97,7 @@ def wait_healthy(web: str, proc: Proc, timeout: float) -> dict[str, Any]:
 
     def healthy() -> dict[str, Any] | None:
         if not proc.alive():
-            raise RuntimeError(f"{proc.name} exited:\n{proc.log()[-3000:]}")
+            raise ProcessExited(f"{proc.name} exited:\n{proc.log()[-3000:]}")
         report: dict[str, Any] = httpx.get(f"{web}/health/", timeout=3).json()
         ready = report["redis"]["ok"] and report["workers"]["online"] and report["flower"]["ok"]
         return report if ready else None

@@ -23,7 +23,7 @@ import pytest
 from scripts.startup.web import open_files, web_server
 from tests.support.clone import linked_clone
 from tests.support.live import cookie_header, follow, start_task
-from tests.support.processes import ROOT, Proc, free_port, stack_env, wait_for
+from tests.support.processes import ROOT, Proc, ProcessExited, free_port, stack_env, wait_for
 from tests.test_start_scripts import run_a_task, script_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -99,7 +99,7 @@ def serve(tmp_path: Path, redis_url: str, stack_database: Path, worker: Proc) ->
         def answers() -> bool:
             if popen.poll() is not None:
                 log = (tmp_path / "supervisord.log").read_text(errors="replace")
-                raise RuntimeError(f"supervisord exited:\n{log[-3000:]}")
+                raise ProcessExited(f"supervisord exited:\n{log[-3000:]}")
             try:
                 return httpx.get(f"{base}/health/", timeout=2).status_code in (200, 503)
             except httpx.HTTPError:

@@ -6,12 +6,14 @@ test can kill it, restart it, and show its log when something goes wrong.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class ProcessExited(RuntimeError):
+    """A process waited for has exited: raised from a `wait_for` predicate, it ends the wait
+    at once (any other error means "not up yet", and is polled again)."""
+
+
 def wait_for(
     predicate: Callable[[], Any],
     *,
@@ -63,6 +70,8 @@ def wait_for(
     while time.monotonic() < deadline:
         try:
             value = predicate()
+        except ProcessExited:
+            raise
         except Exception as error:  # the thing is not up yet
             last_error = error
         else:
@@ -258,7 +267,7 @@ def start_worker(
 
     def online() -> bool:
         if not proc.alive():
-            raise RuntimeError(f"worker exited:\n{proc.log()[-3000:]}")
+            raise ProcessExited(f"worker exited:\n{proc.log()[-3000:]}")
         members = client.zrange(WORKERS_KEY, 0, -1)
         return any(str(member).startswith(node) for member in members)
 
@@ -274,7 +283,32 @@ def start_worker(
 
 
 def migrate(env: dict[str, str]) -> None:
-    """Create the SQLite schema a live server needs (sessions, auth)."""
+    """Create the schema a live server needs (sessions, auth, the history) in env's database.
+
+    A new SQLite file is a copy of one migrated once per test process (`manage.py migrate`
+    takes seconds, most of them SQLite's syncs); any other database is migrated in place.
+    """
+    url = env.get("DATABASE_URL", "")
+    target = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if target is None or "?" in url or target.exists():
+        _run_migrate(env)
+        return
+    global _migrated_sqlite
+    if _migrated_sqlite is None:
+        folder = tempfile.mkdtemp(prefix="starter-migrated-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        template = Path(folder) / "db.sqlite3"
+        _run_migrate({**env, "DATABASE_URL": f"sqlite:///{template}"})
+        with contextlib.closing(sqlite3.connect(template)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself
+        _migrated_sqlite = template
+    shutil.copyfile(_migrated_sqlite, target)
+
+
+_migrated_sqlite: Path | None = None  # this process's migrated SQLite file, once made
+
+
+def _run_migrate(env: dict[str, str]) -> None:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True
     )
@@ -295,7 +329,7 @@ def start_daphne(
 
     def answers() -> bool:
         if not proc.alive():
-            raise RuntimeError(f"daphne exited:\n{proc.log()[-3000:]}")
+            raise ProcessExited(f"daphne exited:\n{proc.log()[-3000:]}")
         try:
             with urllib.request.urlopen(f"{base_url}/health/", timeout=2) as response:
                 return bool(response.status == 200)
