@@ -212,12 +212,13 @@ def watchers(
     args: argparse.Namespace, stack: BenchStack, owner: str, cookie: str
 ) -> tuple[list[Row], Any]:
     """The watchers sweep on a worker of its own (10 processes: N-on-N tasks run 10 at once)."""
-    from bench import watchers as sweep
+    from bench import sweep
+    from bench.watchers import baseline_commands
 
     sizes = args.sizes
     worker = stack.start_named_worker("sweep", concurrency=10, queues="bench-hold")
     assert stack.daphne is not None
-    baseline = sweep.baseline_commands(sizes["idle_seconds"])
+    baseline = baseline_commands(sizes["idle_seconds"])
     rows = [
         Row(
             "Redis cmds/s, no socket open",
