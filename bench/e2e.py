@@ -150,8 +150,9 @@ def rows(done: Rounds, *, count: int) -> list[Row]:
                 f"e2e throughput {kind}",
                 med(done.rate[kind]),
                 "tasks/s",
-                f"median of {len(done.rate[kind])} rounds of {count:,} ({rates}); "
-                f"send loop + wait for SUCCESS; {HOW[kind]}",
+                f"median of {len(done.rate[kind])} rounds of {count:,} ({rates}); the send "
+                f"loop {med(done.call[kind]) * count / 1e6:.1f} s of the "
+                f"{count / med(done.rate[kind]):.1f} s until all SUCCESS; {HOW[kind]}",
             ),
             Row(
                 f"e2e send cost {kind}",
