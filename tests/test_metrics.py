@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from live_progress.store.client import get_redis
 from live_progress.store.workers import redis_clock
 from live_progress.web.stats import DELAY_BUCKETS
 from tests.support.live import cookie_header, follow, start_task
+from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.django_db]
 
@@ -102,6 +104,17 @@ def test_redis_away_is_a_source_down_not_a_500(monkeypatch: pytest.MonkeyPatch) 
     assert value(response.content.decode(), "starter_metrics_source_up", source="redis") == 0
 
 
+def other_web_processes(redis: Any) -> list[dict[str, Any]]:
+    """The counts of the live web processes on this Redis other than this test's process and
+    the two it writes (a session's Daphne that an earlier test started publishes its own)."""
+    mine = {"otherhost:1", "otherhost:2", web_stats.process_name()}
+    raw = {
+        name: text for name, text in redis.hgetall(web_stats.WEB_KEY).items() if name not in mine
+    }
+    live = web_stats.web_counts(raw, redis_clock.now(redis), redis)
+    return [counts for name, counts in live.items() if name not in mine]
+
+
 def test_every_web_process_counts_and_a_silent_one_is_left_out() -> None:
     redis = get_redis()
     now = redis_clock.now(redis)
@@ -112,9 +125,16 @@ def test_every_web_process_counts_and_a_silent_one_is_left_out() -> None:
     redis.hset(web_stats.WEB_KEY, "otherhost:1", json.dumps({**other, "at": now}))
     stale = now - 10 * web_stats.WEB_STATS_EVERY
     redis.hset(web_stats.WEB_KEY, "otherhost:2", json.dumps({**gone, "at": stale}))
-    own = web_stats.own_counts()
     try:
-        text = Client().get("/metrics").content.decode()
+
+        def metrics_text() -> tuple[str, list[dict[str, Any]]] | None:
+            """/metrics, with what the others counted: the same before and after it."""
+            before = other_web_processes(redis)
+            text = Client().get("/metrics").content.decode()
+            return (text, before) if other_web_processes(redis) == before else None
+
+        text, others = wait_for(metrics_text, what="/metrics while no other process counts")
+        own = web_stats.own_counts()
         assert value(text, "starter_web_sockets", process="otherhost:1") == 7
         assert value(text, "starter_web_messages_sent_total", process="otherhost:1") == 70
         assert value(text, "starter_web_messages_skipped_total", process="otherhost:1") == 3
@@ -122,12 +142,15 @@ def test_every_web_process_counts_and_a_silent_one_is_left_out() -> None:
         assert "otherhost:2" not in text
         assert not redis.hexists(web_stats.WEB_KEY, "otherhost:2")
         # The delay histogram sums the live processes (this one's own counts included).
+        live = [own, *others]
+        counted = [sum(o["delays"][i] for o in live) for i in range(len(own["delays"]))]
+        counted_sum = sum(o["delay_sum"] for o in live)
         name = "starter_socket_delay_seconds"
-        assert value(text, f"{name}_bucket", le="0.001") == 5 + own["delays"][0]
-        assert value(text, f"{name}_bucket", le="0.01") == 7 + sum(own["delays"][:4])
-        assert value(text, f"{name}_bucket", le="+Inf") == 8 + sum(own["delays"])
-        assert value(text, f"{name}_count") == 8 + sum(own["delays"])
-        assert value(text, f"{name}_sum") == pytest.approx(12.5 + own["delay_sum"])
+        assert value(text, f"{name}_bucket", le="0.001") == 5 + counted[0]
+        assert value(text, f"{name}_bucket", le="0.01") == 7 + sum(counted[:4])
+        assert value(text, f"{name}_bucket", le="+Inf") == 8 + sum(counted)
+        assert value(text, f"{name}_count") == 8 + sum(counted)
+        assert value(text, f"{name}_sum") == pytest.approx(12.5 + counted_sum)
     finally:
         redis.hdel(web_stats.WEB_KEY, "otherhost:1", "otherhost:2")
 
