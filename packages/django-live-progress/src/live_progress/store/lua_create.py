@@ -18,8 +18,9 @@ from live_progress.store.lua import PUBLISH_LUA, TERMINAL_LUA
 # group's subtask: kept out of the indexes and the history, its group counts), ARGV[6]
 # the address's limit and ARGV[7] everyone's ('' for none), ARGV[8..] fields.
 # Counting and creating in one script: parallel requests cannot pass the limit together.
-# Returns the hash, {-1} when the id exists, {-2, n} when the owner has n unfinished tasks,
-# {-3, n} when the address has, {-4, n} when everyone together has.
+# Returns {0, its place in its queue (-1 for none)} (the hash is what the caller sent),
+# {-1} when the id exists, {-2, n} when the owner has n unfinished tasks, {-3, n} when the
+# address has, {-4, n} when everyone together has.
 CREATE = (
     TERMINAL_LUA
     + PUBLISH_LUA
@@ -59,6 +60,7 @@ local id = string.sub(KEYS[1], string.len(ARGV[4]) + 1)
 -- Its place in its queue, scored on Redis's clock (web hosts' clocks may differ); entries
 -- older than the snapshots' lifetime go, so a lost task cannot inflate positions.
 local queue = redis.call('HGET', KEYS[1], 'queue')
+local position = -1
 if queue and queue ~= 'null' then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -68,8 +70,9 @@ if queue and queue ~= 'null' then
   redis.call('ZADD', queued, now, id)
   redis.call('ZREMRANGEBYSCORE', queued, '-inf', now - tonumber(ARGV[1]) * 1000000)
   redis.call('EXPIRE', queued, ARGV[1])
+  position = redis.call('ZRANK', queued, id)
 end
-if not own then return redis.call('HGETALL', KEYS[1]) end
+if not own then return {0, position} end
 index(KEYS[4], id)
 index(KEYS[5], id)
 if redis.call('HEXISTS', KEYS[1], 'address') == 1 then index(KEYS[3], id) end
@@ -79,7 +82,7 @@ index(KEYS[2], id)
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -101)
 -- Its history row is written by the next drain, not in the request that starts it.
 remember(KEYS[1], KEYS[6])
-return redis.call('HGETALL', KEYS[1])
+return {0, position}
 """
 )
 

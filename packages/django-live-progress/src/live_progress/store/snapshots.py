@@ -180,11 +180,13 @@ def create(
     together reach `queued_limit`, and TaskExists when the id exists. `indexed=False` (a
     group's subtask) keeps it out of the indexes and the history, so only the group
     counts against limits. The task's history record waits in Redis for the next drain.
+    Returns the snapshot as stored, with its `queue_position` when it has a queue.
     """
     if address is None or not indexed:
         address_limit = None
     if address_limit is not None:
         fields = {**fields, "address": address}
+    pairs = _encode(dict(fields))
     raw = run_script(
         lua_create.CREATE,
         [
@@ -202,18 +204,21 @@ def create(
         "1" if indexed else "0",
         "" if address_limit is None else address_limit,
         "" if queued_limit is None else queued_limit,
-        *_encode(dict(fields)),
+        *pairs,
     )
     if raw == [-1]:
         raise TaskExists(f"task {fields['task_id']} already exists")
-    if raw and raw[0] == -2:
+    if raw[0] == -2:
         raise TooManyTasks(int(limit or 0))
-    if raw and raw[0] == -3:
+    if raw[0] == -3:
         raise TooManyTasksFromAddress(int(address_limit or 0))
-    if raw and raw[0] == -4:
+    if raw[0] == -4:
         raise QueueFull(int(queued_limit or 0))
-    stored = decode(raw)
+    # The hash holds what was sent: read back here, not from Redis.
+    stored = decode(["seq", "1", *pairs])
     assert stored is not None
+    if raw[1] >= 0:
+        stored["queue_position"] = int(raw[1])
     return stored
 
 

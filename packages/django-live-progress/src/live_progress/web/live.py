@@ -76,6 +76,8 @@ def queue_position(stored: Stored) -> int | None:
     """How many tracked tasks wait ahead of a queued one in its queue (None once started)."""
     if stored.get("state") != PENDING:
         return None
+    if stored.get("queue_position") is not None:  # just created: the script said it
+        return stored["queue_position"]
     queue = stored.get("queue") or queue_for(stored.get("name") or "")
     return _positions.rank(get_redis(), queue, stored["task_id"])
 
