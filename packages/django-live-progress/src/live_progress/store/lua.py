@@ -141,11 +141,12 @@ end
 # the history list of this database (see `history_key`).
 # ARGV[1] ttl, ARGV[2] '1' to create a missing snapshot (a task that reports progress
 # without having been started here), ARGV[3] parent id or '', ARGV[4] now (ISO, JSON),
-# ARGV[5] the key prefix, ARGV[6] n: then n values (field/value pairs used only when
-# creating), then the fields to write.
+# ARGV[5] the key prefix, ARGV[6] n, ARGV[7] '1' to answer with the hashes: then n values
+# (field/value pairs used only when creating), then the fields to write.
 # Returns {-1} when the task is unknown (and not to be created), {-2, state} when it has
-# already ended, else {created (0/1), the task's hash, the parent's hash when this change
-# moved it}; each change is published on its task's channel in the same step.
+# already ended, else {created (0/1), and with ARGV[7] the task's hash and the parent's
+# hash when this change moved it}; each change is published on its task's channel in the
+# same step.
 WRITE = (
     TERMINAL_LUA
     + PUBLISH_LUA
@@ -153,15 +154,16 @@ WRITE = (
 local state = redis.call('HGET', KEYS[1], 'state')
 local created = 0
 local n = tonumber(ARGV[6])
+local back = ARGV[7] == '1'
 if not state then
   if ARGV[2] ~= '1' then return {-1} end
   created = 1
-  redis.call('HSET', KEYS[1], 'seq', 0, unpack(ARGV, 7, 6 + n))
+  redis.call('HSET', KEYS[1], 'seq', 0, unpack(ARGV, 8, 7 + n))
 elseif terminal(state) then
   return {-2, state}
 end
 redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('HSET', KEYS[1], 'updated_at', ARGV[4], unpack(ARGV, 7 + n))
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[4], unpack(ARGV, 8 + n))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 local task_id = string.sub(KEYS[1], string.len(ARGV[5]) + 1)
 publish(KEYS[1], task_id)
@@ -186,7 +188,8 @@ end
 if ARGV[3] == '' and (created == 1 or ended) then
   remember(KEYS[1], KEYS[3])
 end
-local out = {created, redis.call('HGETALL', KEYS[1])}
+local out = {created}
+if back then out[2] = redis.call('HGETALL', KEYS[1]) end
 if ARGV[3] == '' then return out end
 
 -- A subtask: fold its state into the parent's `children` and aggregate.
@@ -267,7 +270,7 @@ if terminal(redis.call('HGET', KEYS[2], 'state')) then
 elseif pstate == '"PENDING"' then
   begin(KEYS[2], true)
 end
-out[3] = redis.call('HGETALL', KEYS[2])
+if back then out[3] = redis.call('HGETALL', KEYS[2]) end
 return out
 """
 )

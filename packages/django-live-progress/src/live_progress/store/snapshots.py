@@ -246,9 +246,35 @@ def record(
     without having been started here). Raises TaskUnknown (no snapshot, and `create_as`
     not given) or TaskEnded (already terminal; its state said); Redis errors propagate.
     """
+    raw = _write(task_id, parent, create_as, fields, read_back=True)
+    stored = decode(raw[1])
+    assert stored is not None
+    return Written(stored, decode(raw[2]) if len(raw) > 2 else None, bool(raw[0]))
+
+
+def change(
+    task_id: str,
+    *,
+    parent: str | None = None,
+    create_as: dict[str, Any] | None = None,
+    **fields: Any,
+) -> bool:
+    """`record`, without reading the snapshot back: for the worker, which only needs to know
+    the change was taken. Whether it created the snapshot; raises as `record` does."""
+    return bool(_write(task_id, parent, create_as, fields, read_back=False)[0])
+
+
+def _write(
+    task_id: str,
+    parent: str | None,
+    create_as: dict[str, Any] | None,
+    fields: dict[str, Any],
+    *,
+    read_back: bool,
+) -> list[Any]:
     now = json.dumps(now_iso())
     defaults = _encode(create_as) if create_as is not None else []
-    raw = run_script(
+    raw: list[Any] = run_script(
         lua.WRITE,
         [key(task_id), key(parent) if parent else key(task_id), history_key()],
         conf.PROGRESS_SNAPSHOT_TTL,
@@ -257,6 +283,7 @@ def record(
         now,
         KEY_PREFIX,
         len(defaults),
+        "1" if read_back else "0",
         *defaults,
         *_encode(fields),
     )
@@ -264,9 +291,7 @@ def record(
         raise TaskUnknown(task_id)
     if raw[0] == -2:
         raise TaskEnded(task_id, json.loads(raw[1]))
-    stored = decode(raw[1])
-    assert stored is not None
-    return Written(stored, decode(raw[2]) if len(raw) > 2 else None, bool(raw[0]))
+    return raw
 
 
 def read(*, task_id: str) -> Stored | None:

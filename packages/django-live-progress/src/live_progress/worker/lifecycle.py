@@ -29,12 +29,10 @@ from live_progress.worker.recorder import Recorder, close_recorder, enter_task, 
 logger = logging.getLogger(__name__)
 
 
-def _record(
-    task_id: str | None, *, patient: bool = False, **fields: Any
-) -> Stored | Refused | None:
-    """`snapshots.record` that never raises into the worker: the new snapshot, the refusal
-    (the task ended already, or has no snapshot), or None when Redis could not be reached
-    (logged).
+def _record(task_id: str | None, *, patient: bool = False, **fields: Any) -> bool | Refused | None:
+    """`snapshots.change` that never raises into the worker: True once the change is
+    stored, the refusal (the task ended already, or has no snapshot), or None when Redis
+    could not be reached (logged).
 
     `patient`: a task's end, written in its own pool process, is retried with backoff for
     up to PROGRESS_END_WRITE_RETRY_SECONDS while Redis is away (restarting, say), so
@@ -46,7 +44,8 @@ def _record(
     pause = 0.1
     while True:
         try:
-            return snapshots.record(task_id, **fields).snapshot
+            snapshots.change(task_id, **fields)
+            return True
         except Refused as refused:  # ended already (a cancel got there first), or gone
             return refused
         except (redis.ConnectionError, redis.TimeoutError):

@@ -133,7 +133,7 @@ class Recorder:
                 message="",
             )
         try:
-            snapshots.record(
+            snapshots.change(
                 self.task_id, parent=self.parent, create_as=create_as, state=PROGRESS, **fields
             )
         except TaskUnknown:
