@@ -48,6 +48,8 @@ class Fan(Point):
     messages: int = 0  # received by the clients in the running window
     web_cpu: float = 0.0  # seconds of the web processes' CPU in that window
     per_process: list[int] = field(default_factory=list)  # sockets each process accepted
+    server_closed: int = 0  # sockets whose close the server began (after the terminal state)
+    close_codes: dict[str, int] = field(default_factory=dict)
     histogram: scrape.Histogram | None = None
     metric_present: bool = False
 
@@ -162,6 +164,9 @@ def run_point(
         point.client_lag += data["lags"]
         point.client_cpu_running += 100 * data.get("cpu_read", 0.0) / point.running_seconds
         for raw in data["sockets"]:
+            point.server_closed += bool(raw.get("server_closed"))
+            code = str(raw.get("close_code"))
+            point.close_codes[code] = point.close_codes.get(code, 0) + 1
             seen = [(at, seq, state, updated) for at, seq, state, updated in raw["seen"]]
             socks.append(Socket(raw["task_id"], seen=seen, refused=raw["refused"]))
     lost = sockets - len(socks)  # a client that never wrote its results

@@ -26,6 +26,7 @@ import websockets
 
 CONNECT_AT_ONCE = 64
 TERMINAL = ("SUCCESS", "FAILURE", "REVOKED")
+SERVER_CLOSE_WAIT = 1.0  # seconds after the terminal state
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Watched:
     seen: list[tuple[float, int, str, float | None]] = field(default_factory=list)
     refused: str = ""
     close_code: int | None = None
+    server_closed: bool = False  # the server's close frame came first
     opened: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -63,15 +65,20 @@ async def _watch(spec: dict[str, Any], sock: Watched, gate: asyncio.Semaphore) -
             )
             sock.opened.set()
             if message["state"] in TERMINAL:
-                break  # as the page does; Granian never closes after the consumer's close
+                # The server's close should follow (Granian's never comes): wait a
+                # moment for it, then close from here as the page does.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ws.wait_closed(), SERVER_CLOSE_WAIT)
+                break
     except websockets.ConnectionClosed:
         pass
     finally:
-        sock.close_code = ws.close_code
         if not sock.seen:
             sock.refused = f"closed {ws.close_code} before any message"
         sock.opened.set()
         await ws.close()
+        sock.close_code = ws.close_code
+        sock.server_closed = bool(ws.protocol.close_rcvd and ws.protocol.close_rcvd_then_sent)
 
 
 async def _lag(lags: list[float], every: float = 0.01) -> None:
@@ -109,6 +116,7 @@ async def client(spec: dict[str, Any]) -> None:
                         "seen": s.seen,
                         "refused": s.refused,
                         "close_code": s.close_code,
+                        "server_closed": s.server_closed,
                     }
                     for s in socks
                 ],

@@ -91,7 +91,9 @@ def fan_rows(
             f"{name}: missed terminal",
             fan.missed_terminal,
             "sockets",
-            f"{fan.refused} refused at the handshake; all open in {fan.connect_seconds:.1f} s"
+            f"{fan.refused} refused at the handshake; all open in {fan.connect_seconds:.1f} s; "
+            f"the server closed {fan.server_closed:,} first (close codes "
+            f"{', '.join(f'{c} x{n:,}' for c, n in sorted(fan.close_codes.items()))})"
             + (f"; accepted per process {shares}" if fan.processes > 1 else ""),
         ),
     ]
