@@ -74,6 +74,22 @@ redis.call('HSET', KEYS[2], ARGV[1], now + tonumber(ARGV[3]))
 return records
 """
 
+# KEYS[1] the dead letters, KEYS[2] the history list: each letter's record goes back on
+# the list, in one step (a letter set aside meanwhile is neither lost nor moved twice).
+RETRY_DEAD = """
+local letters = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+for _, text in ipairs(letters) do
+  local ok, letter = pcall(cjson.decode, text)
+  if ok and type(letter) == 'table' and type(letter.record) == 'string' then
+    redis.call('RPUSH', KEYS[2], letter.record)
+  else
+    redis.call('RPUSH', KEYS[1], text)
+  end
+end
+return #letters
+"""
+
 
 def _keys() -> tuple[str, str, str]:
     """The history list, its leases and its batches being written."""
@@ -96,9 +112,11 @@ def dead_letters() -> int:
     return int(get_redis().llen(dead_key()))
 
 
-def push(record: dict[str, Any]) -> None:
-    """Put a record on the history list, for the next drain to write."""
-    get_redis().rpush(_keys()[0], json.dumps(record))
+def retry_dead_letters() -> int:
+    """Put every set-aside record back on the history list (the database was fixed, say);
+    how many. The next drain writes them, or sets aside again those still refused."""
+    moved = run_script(RETRY_DEAD, [dead_key(), _keys()[0]])
+    return int(moved)
 
 
 def drain(*, limit: int = DRAIN_BATCH, lease: float = LEASE_SECONDS) -> int:

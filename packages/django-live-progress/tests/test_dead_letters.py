@@ -1,0 +1,54 @@
+"""`manage.py progress_dead_letters`: what the database refused is listed, and written again."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+
+import pytest
+from django.core.management import call_command
+
+from live_progress.models import TaskRun
+from live_progress.store import drain, snapshots
+from live_progress.store.client import get_redis
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def letter(record: dict[str, object] | str, reason: str) -> str:
+    text = record if isinstance(record, str) else json.dumps(record)
+    return json.dumps({"record": text, "reason": reason, "at": snapshots.now_iso()})
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("progress_dead_letters", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_refused_records_are_listed_then_written_again_once_fixed() -> None:
+    redis = get_redis()
+    redis.delete(drain.dead_key())
+    fine = snapshots.new_snapshot(task_id=str(uuid.uuid4()), name="tests.fine", owner="session:d")
+    still_bad = {**fine, "task_id": "not-a-task-id" * 10}  # longer than the column
+    redis.rpush(
+        drain.dead_key(),
+        letter(fine, "OperationalError: the disk was full"),
+        letter(still_bad, "DataError: value too long"),
+        "not even JSON",
+    )
+
+    listed = run()
+    assert listed.splitlines()[0] == "3 record(s) set aside."
+    assert "the disk was full" in listed and "value too long" in listed
+
+    retried = run("--retry")
+    assert retried.strip() == "Retried 3 record(s): 1 written, 2 still refused."
+    assert TaskRun.objects.get(task_id=fine["task_id"]).name == "tests.fine"
+    left = redis.lrange(drain.dead_key(), 0, -1)
+    assert "not even JSON" in left  # no record in it: kept as it was
+    (again,) = [json.loads(text) for text in left if text != "not even JSON"]
+    assert json.loads(again["record"])["task_id"] == still_bad["task_id"]
+    assert again["reason"] != "DataError: value too long"  # refused again, saying why now
+    assert drain.waiting() == 0
