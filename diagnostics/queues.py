@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from live_progress.store.snapshots import queued_key
+from live_progress.store.keys import queued_key
 from live_progress.web.live import queue_for as queue_for
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from diagnostics import queues
 from diagnostics.live import explain
 from django_starter.celery import app as celery_app
 from django_starter.tasks import long_running_task
-from live_progress.store import snapshots
+from live_progress.store import keys, snapshots
 from live_progress.store.client import get_redis
 from live_progress.store.workers import worker_details, workers_online
 from live_progress.web import services
@@ -24,7 +24,7 @@ LONG = "django_starter.tasks.long_running_task"
 
 def rank(task_id: str, queue: str) -> int | None:
     """How many of our tasks wait ahead of `task_id` in `queue` (None: not waiting there)."""
-    return get_redis().zrank(snapshots.queued_key(queue), task_id)  # type: ignore[return-value]
+    return get_redis().zrank(keys.queued_key(queue), task_id)  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def unconsumed_queue() -> Iterator[str]:
     """A queue no worker consumes; its messages and bookkeeping are deleted afterwards."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
     yield queue
-    get_redis().delete(queue, snapshots.queued_key(queue))
+    get_redis().delete(queue, keys.queued_key(queue))
 
 
 def a_worker(**info: object) -> dict[str, object]:

@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from live_progress.store import snapshots
+from live_progress.store import lua, snapshots
 from live_progress.store.client import get_redis
 from live_progress.store.snapshot import Stored
 
@@ -55,7 +55,7 @@ class Published:
         while time.monotonic() < deadline:
             message = self.pubsub.get_message(timeout=0.5)
             if message is not None:
-                seq, state, _at, text = snapshots.split_event(message["data"])
+                seq, state, _at, text = lua.split_event(message["data"])
                 snapshot = dict(json.loads(text))
                 assert (snapshot["seq"], snapshot["state"]) == (seq, state)
                 return snapshot

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from live_progress.exceptions import TaskEnded, TaskExists, TaskUnknown, TooManyTasks
-from live_progress.store import snapshots
+from live_progress.store import lua, snapshots
 from live_progress.store.snapshot import PUBLIC_FIELDS
 
 
@@ -44,7 +44,7 @@ def next_event(pubsub: Any, timeout: float = 5.0) -> dict[str, Any] | None:
     message = pubsub.get_message(timeout=timeout)
     if message is None:
         return None
-    event = snapshots.split_event(message["data"])
+    event = lua.split_event(message["data"])
     assert abs(event.at - time.time()) < 60  # when Redis published it, on Redis's clock
     assert (event.seq, event.state) == (
         json.loads(event.text)["seq"],

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from live_progress.conf import conf
 from live_progress.models import TaskRun
-from live_progress.store import snapshots
+from live_progress.store import keys, snapshots
 from live_progress.store.client import get_redis
 from live_progress.store.drain import dead_letters as dead_letters
 from live_progress.store.drain import drain as drain
@@ -94,7 +94,7 @@ def unwritten(*, owner: str | None, since: float | None, listed: set[str]) -> li
     this epoch (newer than a page's oldest row), `listed` (that page's ids) left out: one
     Redis round trip is the whole cost when nothing is missing.
     """
-    index = snapshots.UNFINISHED_KEY if owner is None else snapshots.owner_key(owner)
+    index = snapshots.UNFINISHED_KEY if owner is None else keys.owner_key(owner)
     low: float | str = "-inf" if since is None else since
     found = get_redis().zrevrangebyscore(index, "+inf", low, start=0, num=50)
     ids = [str(i) for i in found if str(i) not in listed]

@@ -21,3 +21,23 @@ QUEUED_PREFIX: Final = "progress:queued:"
 STARTED_KEY: Final = "progress:metrics:started"
 ENDED_KEY: Final = "progress:metrics:ended"
 WAITED_KEY: Final = "progress:metrics:waited"
+
+
+def owner_key(owner: str) -> str:
+    """The Redis key of an owner's index of recent task ids."""
+    return f"{OWNER_PREFIX}{owner}"
+
+
+def active_key(owner: str) -> str:
+    """The Redis key of an owner's unfinished task ids (what their limit counts)."""
+    return f"{ACTIVE_PREFIX}{owner}"
+
+
+def address_key(address: str) -> str:
+    """The Redis key of a client address's index of unfinished task ids."""
+    return f"{ADDRESS_PREFIX}{address}"
+
+
+def queued_key(queue: str) -> str:
+    """The sorted set of the tracked tasks waiting in `queue`, oldest first."""
+    return f"{QUEUED_PREFIX}{queue}"

@@ -10,7 +10,7 @@ and workers can never interleave halfway.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 from live_progress.store.counts import WAITED_BUCKETS
 from live_progress.store.keys import (
@@ -274,3 +274,18 @@ if back then out[3] = redis.call('HGETALL', KEYS[2]) end
 return out
 """
 )
+
+
+class Event(NamedTuple):
+    """A published change: its seq and state, when Redis published it, its JSON text."""
+
+    seq: int
+    state: str
+    at: float  # epoch seconds on Redis's clock
+    text: str  # the public fields, less the live ones
+
+
+def split_event(data: str) -> Event:
+    """A message PUBLISH_LUA published ('<seq> <state> <epoch> <json>'), in its parts."""
+    seq, state, at, text = data.split(" ", 3)
+    return Event(int(seq), state, float(at), text)

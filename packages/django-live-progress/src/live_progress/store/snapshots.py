@@ -29,14 +29,8 @@ from live_progress.exceptions import (
 )
 from live_progress.store import lua, lua_create
 from live_progress.store.client import get_redis, run_script
-from live_progress.store.keys import (
-    ACTIVE_PREFIX,
-    ADDRESS_PREFIX,
-    OWNER_PREFIX,
-    QUEUED_PREFIX,
-    TASK_PREFIX,
-)
 from live_progress.store.keys import EVENTS_PREFIX as EVENTS_PREFIX
+from live_progress.store.keys import TASK_PREFIX, active_key, address_key, owner_key
 from live_progress.store.keys import UNFINISHED_KEY as UNFINISHED_KEY
 from live_progress.store.lua import PUBLISHED_FIELDS as PUBLISHED_FIELDS
 from live_progress.store.snapshot import (
@@ -58,21 +52,6 @@ def events_channel(task_id: str) -> str:
     return f"{EVENTS_PREFIX}{task_id}"
 
 
-class Event(NamedTuple):
-    """A published change: its seq and state, when Redis published it, its JSON text."""
-
-    seq: int
-    state: str
-    at: float  # epoch seconds on Redis's clock
-    text: str  # the public fields, less the live ones
-
-
-def split_event(data: str) -> Event:
-    """A published message ('<seq> <state> <epoch> <json>', see lua.py) in its parts."""
-    seq, state, at, text = data.split(" ", 3)
-    return Event(int(seq), state, float(at), text)
-
-
 def history_key() -> str:
     """The list of task records waiting to be written to this project's database.
 
@@ -84,29 +63,9 @@ def history_key() -> str:
     return f"progress:history:{hashlib.sha1(where.encode()).hexdigest()[:12]}"
 
 
-def queued_key(queue: str) -> str:
-    """The sorted set of the tracked tasks waiting in `queue`, oldest first."""
-    return f"{QUEUED_PREFIX}{queue}"
-
-
 def key(task_id: str) -> str:
     """The Redis key of a task's snapshot."""
     return f"{KEY_PREFIX}{task_id}"
-
-
-def owner_key(owner: str) -> str:
-    """The Redis key of an owner's index of recent task ids."""
-    return f"{OWNER_PREFIX}{owner}"
-
-
-def active_key(owner: str) -> str:
-    """The Redis key of an owner's unfinished task ids (what their limit counts)."""
-    return f"{ACTIVE_PREFIX}{owner}"
-
-
-def address_key(address: str) -> str:
-    """The Redis key of a client address's index of unfinished task ids."""
-    return f"{ADDRESS_PREFIX}{address}"
 
 
 def unfinished(*, limit: int = 1000) -> list[Stored]:

@@ -29,7 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from live_progress.conf import conf
-from live_progress.store import snapshots
+from live_progress.store import lua, snapshots
 from live_progress.store.snapshot import PENDING, TERMINAL_STATES, Stored
 from live_progress.web.live import live_fields, workers_online
 
@@ -199,7 +199,7 @@ class Hub:
             return
         task_id = channel.removeprefix(snapshots.EVENTS_PREFIX)
         if task_id in self.tasks:
-            seq, state, at, text = snapshots.split_event(message["data"])
+            seq, state, at, text = lua.split_event(message["data"])
             self._update(task_id, seq, state, text, at=at)
 
     def _update_from_read(self, task_id: str, stored: dict[str, Any]) -> None:

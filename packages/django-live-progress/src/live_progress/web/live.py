@@ -21,8 +21,8 @@ from django.utils.module_loading import import_string
 
 from live_progress.conf import conf
 from live_progress.store.client import get_redis
+from live_progress.store.keys import queued_key
 from live_progress.store.snapshot import PENDING, Snapshot, Stored, public
-from live_progress.store.snapshots import queued_key
 from live_progress.store.workers import cached_workers_online
 
 if TYPE_CHECKING:
