@@ -74,6 +74,7 @@ SECTIONS = (
 
 
 def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
+    """The arguments, with `sizes` (full or quick, then the options) and `only`."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
     parser.add_argument("--tasks", type=int, help="short tasks timed end to end")

@@ -36,6 +36,7 @@ TRACKED_GOAL, CALL_GOAL = 0.95, 2.0
 
 
 def queue_of(kind: str) -> str:
+    """The queue a kind's tasks go to (its worker consumes it)."""
     return "bench-e2e-bare" if kind == "bare" else "bench-e2e-project"
 
 
@@ -71,6 +72,7 @@ def sender(kind: str) -> Any:
     fixed = f"bench-e2e-{uuid.uuid4().hex}"
 
     def start() -> str:
+        """services.start of one no-op task; its id."""
         owner = fixed if kind == "one-owner" else f"bench-e2e-{uuid.uuid4().hex}"
         return str(services.start(signature, owner=owner, limited=True)["task_id"])
 

@@ -75,6 +75,7 @@ def ensure_bench_requirements() -> None:
 
 
 def read(path: str) -> str:
+    """A file's text, or '' when it cannot be read."""
     try:
         return Path(path).read_text()
     except OSError:

@@ -233,6 +233,7 @@ def watchers(
     recorded = {max(p for p in sizes["sweep"] if p[1] == 1), (1000, 1)}
 
     def profile(point: tuple[int, int]) -> Any:
+        """The py-spy recording for this step, when --profile is given."""
         if point not in recorded:
             return None
         return profiled(args, daphne, f"daphne-{point[0]}x{point[1]}")
@@ -300,6 +301,7 @@ def throughput(args: argparse.Namespace, stack: BenchStack, owner: str) -> list[
     project = stack.start_plain_worker("project", queues="bench-throughput-idle")
 
     def profile(kind: str, worker: Any) -> Any:
+        """The py-spy recording for this step, when --profile is given."""
         return profiled(args, worker.pid, f"worker-{kind}", pool=True)
 
     rates = thr.run(
@@ -334,6 +336,7 @@ def head() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the sections asked for, print the table, write the JSON."""
     args = parse_args(argv, __doc__.splitlines()[0])
     ensure_bench_requirements()
     install_signal_handlers()

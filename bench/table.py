@@ -18,6 +18,7 @@ class Row:
     notes: str = ""
 
     def shown_value(self) -> str:
+        """The value as the table prints it."""
         if isinstance(self.value, float):
             return f"{self.value:.3g}" if abs(self.value) < 100 else f"{self.value:,.0f}"
         if isinstance(self.value, int):

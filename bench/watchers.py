@@ -49,6 +49,7 @@ class Socket:
 
     @property
     def terminal(self) -> bool:
+        """Whether the last message was a terminal state."""
         return bool(self.seen) and self.seen[-1][2] in TERMINAL_STATES
 
 
@@ -80,12 +81,14 @@ class Point:
 
     @property
     def label(self) -> str:
+        """The point as the rows name it."""
         if self.tasks == 1:
             return f"{self.sockets:,} on 1 task"
         return f"{self.sockets:,} on {self.tasks:,} tasks"
 
 
 def iso_seconds(value: Any) -> float | None:
+    """An ISO time as epoch seconds (None stays None)."""
     return datetime.fromisoformat(value).timestamp() if isinstance(value, str) else None
 
 
@@ -117,10 +120,12 @@ async def watch(base_url: str, sock: Socket, cookie: str, gate: asyncio.Semaphor
 
 
 def commands(client: redis.Redis) -> int:
+    """INFO's total_commands_processed so far."""
     return int(client.info("stats")["total_commands_processed"])
 
 
 async def command_rate(client: redis.Redis, seconds: float) -> float:
+    """Redis commands/s over `seconds` (less the INFO call itself)."""
     before, started = commands(client), time.perf_counter()
     await asyncio.sleep(seconds)
     return (commands(client) - before - 1) / (time.perf_counter() - started)
