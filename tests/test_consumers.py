@@ -279,7 +279,7 @@ async def publish(task_id: str, **fields: Any) -> Snapshot:
 
 async def test_a_socket_that_falls_behind_keeps_only_the_latest_text_of_each_state() -> None:
     consumer = ProgressConsumer()
-    consumer.pending, consumer.ready = deque(), asyncio.Event()
+    consumer.pending = deque()
     for step in range(1, 1001):  # offered faster than the socket writes
         consumer.offer(f"progress {step}", state="PROGRESS", final=False, at=None)
     consumer.offer("retry", state="RETRY", final=False, at=None)
