@@ -4,7 +4,8 @@ kills pool processes, the worker, Redis (SIGTERM and SIGKILL) and Daphne at rand
 Bounded in time and in the number of blows. The mix: long tasks, a chord of two parts
 per session, and a task written to fail. At the end every task has ended as written
 (SUCCESS, or the FAILURE it raises, never an error of ours), each part ran to the end
-exactly once, none is stuck, and every watcher saw its task's end. The counts are
+(once per delivery: a part redelivered after a blow may run again, as Celery's late
+acknowledgement promises), none is stuck, and every watcher saw its task's end. The counts are
 printed (-s).
 """
 
@@ -269,5 +270,11 @@ def test_every_task_ends_as_written_once_through_random_kills(tmp_path: Path) ->
             f"{sum(max(0, logs.count(f'[{task_id}] received') - 1) for task_id in parts)}"
         )
         assert errors <= {"ValueError: Something went wrong"}, errors
-        twice_or_never = {task_id: n for task_id, n in succeeded.items() if n != 1}
-        assert not twice_or_never, (twice_or_never, seed)
+        never = [task_id for task_id, n in succeeded.items() if n == 0]
+        assert not never, (never, seed)
+        # A part runs again only when the broker gave it again: at least once, as Celery's
+        # late acknowledgement promises (a worker or Redis killed between a part's end and
+        # its acknowledgement redelivers it), never twice from one delivery.
+        received = {task_id: logs.count(f"[{task_id}] received") for task_id in parts}
+        twice = {t: (n, received[t]) for t, n in succeeded.items() if n > received[t]}
+        assert not twice, (twice, seed)
