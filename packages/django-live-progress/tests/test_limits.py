@@ -41,22 +41,16 @@ def test_a_start_costs_the_same_commands_whatever_its_owner_has_running(
     redis_client: redis.Redis,
 ) -> None:
     owner = new_owner()
+
+    def start() -> None:  # limits lifted far above what the owner has running
+        snapshots.create(new_task(owner), limit=10**6, address="10.0.0.1", address_limit=10**6)
+
     for _ in range(5):
-        snapshots.create(new_task(owner), limit=100_000, address="10.0.0.1", address_limit=100_000)
-    few = commands(
-        redis_client,
-        lambda: snapshots.create(
-            new_task(owner), limit=100_000, address="10.0.0.1", address_limit=100_000
-        ),
-    )
+        start()
+    few = commands(redis_client, start)
     for _ in range(500):
-        snapshots.create(new_task(owner), limit=100_000, address="10.0.0.1", address_limit=100_000)
-    many = commands(
-        redis_client,
-        lambda: snapshots.create(
-            new_task(owner), limit=100_000, address="10.0.0.1", address_limit=100_000
-        ),
-    )
+        start()
+    many = commands(redis_client, start)
     assert many == few, (few, many)
 
 
