@@ -1,4 +1,4 @@
-"""`manage.py progress_dead_letters`: what the database refused is listed, and written again."""
+"""The history path in the database: refused records listed and retried, bursts read whole."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from live_progress.models import TaskRun
-from live_progress.store import drain, snapshots
+from live_progress.store import drain, history, snapshots
 from live_progress.store.client import get_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,3 +52,19 @@ def test_refused_records_are_listed_then_written_again_once_fixed() -> None:
     assert json.loads(again["record"])["task_id"] == still_bad["task_id"]
     assert again["reason"] != "DataError: value too long"  # refused again, saying why now
     assert drain.waiting() == 0
+
+
+def test_a_read_after_a_burst_of_starts_finds_the_last_one() -> None:
+    """A start leaves its row to the drain: a read right after 1,100 starts (more than two
+    batches) still finds the newest one's row."""
+    while drain.drain() == drain.DRAIN_BATCH:  # what earlier tests left
+        pass
+    owner = f"session:{uuid.uuid4().hex}"
+    ids = []
+    for _ in range(1_100):
+        fields = snapshots.new_snapshot(task_id=str(uuid.uuid4()), name="tests.burst", owner=owner)
+        ids.append(snapshots.create(fields)["task_id"])
+    assert drain.waiting() >= 1_100
+    run = history.find(ids[-1])
+    assert run is not None and run.owner == owner
+    assert history.runs(owner=owner).count() == 1_100

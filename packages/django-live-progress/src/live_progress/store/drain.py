@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 DRAIN_BATCH: Final = 500
 DRAIN_EVERY: Final = 1.0
+# The most batches a read of the history writes before it reads.
+READ_DRAIN_BATCHES: Final = 4
 # How long a drainer may hold a batch before another takes it back: well past the
 # slowest write (SQLite waits up to 20 s for its lock), since a write taken back while
 # it still runs is only written twice.
@@ -210,9 +212,13 @@ def drain_all() -> None:
 
 
 def drain_quietly() -> None:
-    """One drain before a read of the history; a failure leaves the read to the database."""
+    """Drain before a read of the history, up to READ_DRAIN_BATCHES batches (a burst of
+    starts leaves thousands of records: the workers' drainers write the rest, and the
+    reads list what waits from Redis); a failure leaves the read to the database."""
     try:
-        drain()
+        for _ in range(READ_DRAIN_BATCHES):
+            if drain() < DRAIN_BATCH:
+                return
     except RuntimeError:  # in the caller's transaction: the worker's drainer writes them
         logger.debug("history not drained inside a transaction", exc_info=True)
     except Exception:  # the read goes on with what the database has
