@@ -17,7 +17,8 @@ from live_progress.models import TaskRun
 from live_progress.store import history
 from live_progress.store.client import get_redis
 from live_progress.store.drain import DRAIN_BATCH
-from live_progress.store.snapshots import key
+from live_progress.store.snapshots import UNFINISHED_KEY, key
+from live_progress.web.owners import SESSION_OWNER_KEY
 from tests.support.expected import LIVE_SNAPSHOT_FIELDS, TIMESTAMP_PATTERN
 
 pytestmark = [pytest.mark.django_db]
@@ -64,11 +65,10 @@ def row(task_id: str) -> TaskRun:
     return run
 
 
-def row_count() -> int:
-    """The rows once every waiting record is written (earlier tests' starts leave many)."""
+def write_waiting_rows() -> None:
+    """Every waiting history record written (earlier tests' starts leave many)."""
     while history.drain() == DRAIN_BATCH:
         pass
-    return TaskRun.objects.count()
 
 
 def test_page_has_the_start_button_first_and_a_control_per_listed_task(client: Client) -> None:
@@ -142,12 +142,17 @@ def test_parallel_demo_is_one_task_listing_its_children(client: Client) -> None:
 def test_an_unlisted_task_or_bad_kwargs_is_a_400_and_nothing_is_queued(
     client: Client, body: dict[str, Any], words: str
 ) -> None:
-    before, rows = queued_messages(), row_count()
+    before, unfinished = queued_messages(), get_redis().zcard(UNFINISHED_KEY)
     response = post(client, body)
     assert response.status_code == 400
     assert words in response.json()["error"]
     assert queued_messages() == before
-    assert row_count() == rows
+    # No snapshot made (a start always enters everyone's unfinished tasks), and no row of
+    # this browser's (other rows may come: an earlier test's late progress.set, say).
+    assert get_redis().zcard(UNFINISHED_KEY) == unfinished
+    token = client.session.get(SESSION_OWNER_KEY)
+    write_waiting_rows()
+    assert token is None or not TaskRun.objects.filter(owner=f"session:{token}").exists()
 
 
 @pytest.mark.parametrize("body", ["[" * 20000, "{" * 50, '{"kwargs": ' * 30, "nope", "[1, 2]"])
