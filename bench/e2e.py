@@ -24,7 +24,7 @@ from django_starter.celery import app as celery_app
 from live_progress.web import services
 
 from .table import Row
-from .throughput import RESULT_PREFIX, bare_config, wait_consuming
+from .throughput import bare_config, wait_consuming, wait_done
 
 KINDS = ("bare", "owners", "one-owner")
 HOW = {
@@ -79,24 +79,6 @@ def sender(kind: str) -> Any:
     return start
 
 
-def wait_done(client: redis.Redis, ids: list[str], timeout: float) -> int:
-    """Until every result reads SUCCESS; the number of Redis calls it made."""
-    deadline, index, calls = time.monotonic() + timeout, 0, 0
-    while index < len(ids):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(ids) - index} of {len(ids)} tasks not done")
-        values = client.mget([RESULT_PREFIX + task_id for task_id in ids[index : index + 200]])
-        calls += 1
-        for value in values:
-            if value is None or b'"SUCCESS"' not in value:
-                break
-            index += 1
-        else:
-            continue
-        time.sleep(0.01)
-    return calls
-
-
 def one_round(
     kind: str, send: Any, count: int, client: redis.Redis, top: dict[str, float]
 ) -> tuple[float, ...]:
@@ -107,7 +89,7 @@ def one_round(
     cpu, started = time.process_time(), time.perf_counter()
     ids = [send() for _ in range(count)]
     sent, cpu = time.perf_counter() - started, time.process_time() - cpu
-    polls = wait_done(client, ids, timeout=120 + count * 0.05)
+    polls = wait_done(client, ids, timeout=120 + count * 0.05, pause=0.01)
     seconds = time.perf_counter() - started
     commands = int(client.info("stats")["total_commands_processed"]) - before - polls - 1
     calls_after = command_calls(client)

@@ -51,34 +51,6 @@ def project_commands() -> dict[str, str]:
     return commands
 
 
-class SocketProc(Proc):
-    """A Proc whose stdin (fd 0) is the shared listening socket."""
-
-    def __init__(
-        self,
-        name: str,
-        argv: list[str],
-        *,
-        env: dict[str, str],
-        log_dir: Path,
-        listener: socket.socket | None,
-    ) -> None:
-        self.name = name
-        self.argv = argv
-        self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115
-        self._stopped = False
-        self.popen = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=ROOT,
-            stdin=listener.fileno() if listener else subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 class WebServers:
     """`count` processes of one server on one listening socket; its URL, pids, command."""
 
@@ -106,12 +78,12 @@ class WebServers:
         try:
             for index in range(count):
                 with signals_deferred():
-                    proc = SocketProc(
+                    proc = Proc(  # fd 0: the shared listening socket, as supervisord gives it
                         f"{server}-{port}-{index}",
                         argv,
                         env=env,
                         log_dir=stack.dir,
-                        listener=self.listener,
+                        stdin=self.listener.fileno() if self.listener else subprocess.DEVNULL,
                     )
                     self.procs.append(proc)
                     stack.procs.append(proc)

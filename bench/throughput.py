@@ -55,22 +55,24 @@ def fill(kind: str, count: int, owner: str) -> list[str]:
     return [str(celery_app.send_task("bench.noop", queue=queue).id) for _ in range(count)]
 
 
-def wait_done(client: redis.Redis, ids: list[str], timeout: float) -> None:
-    """Until every task's result reads SUCCESS (checked in order, a window at a time)."""
-    deadline = time.monotonic() + timeout
-    index = 0
+def wait_done(client: redis.Redis, ids: list[str], timeout: float, pause: float = 0.005) -> int:
+    """Until every task's result reads SUCCESS (checked in order, a window at a time); the
+    number of Redis calls it made."""
+    deadline, index, calls = time.monotonic() + timeout, 0, 0
     while index < len(ids):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(ids) - index} of {len(ids)} tasks not done")
         window = ids[index : index + 200]
         values = client.mget([RESULT_PREFIX + task_id for task_id in window])
+        calls += 1
         for value in values:
             if value is None or b'"SUCCESS"' not in value:
                 break
             index += 1
         else:
             continue
-        time.sleep(0.005)
+        time.sleep(pause)
+    return calls
 
 
 def consume(worker: Any, kind: str, ids: list[str], client: redis.Redis) -> float:

@@ -95,7 +95,14 @@ class Proc:
     """A subprocess in its own process group, logging to a file."""
 
     def __init__(
-        self, name: str, argv: list[str], *, env: dict[str, str], log_dir: Path, cwd: Path = ROOT
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        log_dir: Path,
+        cwd: Path = ROOT,
+        stdin: int | None = None,
     ) -> None:
         self.name = name
         self.argv = argv
@@ -106,6 +113,7 @@ class Proc:
             argv,
             env=env,
             cwd=cwd,
+            stdin=stdin,  # None: this process's own; a listening socket's fd for a web server
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
