@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from live_progress.exceptions import QueueFull, TaskEnded, TooManyTasks, TooManyTasksFromAddress
-from live_progress.store import counts, snapshots
+from live_progress.store import client, counts, snapshots
 from live_progress.store.counts import WAITED_BUCKETS
 
 
@@ -82,8 +83,7 @@ def test_a_task_whose_snapshot_expired_without_an_end_stops_counting(
 def test_everyones_limit_counts_tasks_not_group_parts() -> None:
     owner = new_owner()
     group = snapshots.create(new_task(owner))
-    for _ in range(3):
-        snapshots.create(new_task(owner, parent=group["task_id"]), indexed=False)
+    snapshots.create_parts([new_task(owner, parent=group["task_id"]) for _ in range(3)])
     unfinished = len(snapshots.unfinished(limit=100_000))
     with pytest.raises(QueueFull):
         snapshots.create(new_task(owner), queued_limit=unfinished)
@@ -136,3 +136,41 @@ def test_a_redis_that_lost_its_script_cache_still_takes_every_write(
     assert (written.snapshot["state"], written.snapshot["seq"]) == ("PROGRESS", 2)
     redis_client.script_flush()
     assert snapshots.create(new_task(new_owner()))["state"] == "PENDING"
+    redis_client.script_flush()
+    part = new_task(new_owner(), parent=created["task_id"])
+    snapshots.create_parts([part])
+    assert redis_client.hget(snapshots.key(part["task_id"]), "state") == '"PENDING"'
+
+
+class CountingConnection(redis.Connection):
+    """A real connection that counts what it sends: one send is one round trip."""
+
+    sends = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sends += 1
+        super().send_packed_command(command, check_health)
+
+
+def test_a_groups_parts_are_created_in_one_round_trip_whatever_their_number(
+    redis_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counting = redis.Redis.from_url(
+        redis_url, decode_responses=True, connection_class=CountingConnection
+    )
+    monkeypatch.setattr(client, "_client", counting)
+    monkeypatch.setattr(client, "_client_pid", os.getpid())
+    owner = new_owner()
+    trips = {}
+    for size in (2, 50):
+        group = snapshots.create(new_task(owner))
+        parts = [new_task(owner, parent=group["task_id"], queue="celery") for _ in range(size)]
+        before = CountingConnection.sends
+        snapshots.create_parts(parts)
+        trips[size] = CountingConnection.sends - before
+        for part in parts:  # each as `create(indexed=False)` makes it: out of the indexes
+            stored = snapshots.read(task_id=part["task_id"])
+            assert stored is not None and stored["parent"] == group["task_id"]
+            assert redis_client.zscore(snapshots.UNFINISHED_KEY, part["task_id"]) is None
+    assert trips == {2: 1, 50: 1}
+    counting.close()

@@ -55,10 +55,34 @@ def run_script(
     the whole text on each progress write and each start.
     """
     client = client or get_redis()
-    digest = _digests.get(script)
-    if digest is None:
-        digest = _digests[script] = hashlib.sha1(script.encode()).hexdigest()
+    digest = _digest(script)
     try:
         return client.evalsha(digest, len(keys), *keys, *args)
     except NoScriptError:  # a restarted or other Redis: EVAL loads it into its cache
         return client.eval(script, len(keys), *keys, *args)
+
+
+def run_scripts(script: str, calls: list[tuple[list[str], list[str | int | float]]]) -> list[Any]:
+    """`run_script` once per (keys, args) of `calls`, all in one round trip (a pipeline)."""
+    client = get_redis()
+    digest = _digest(script)
+
+    def send() -> list[Any]:
+        with client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(digest, len(keys), *keys, *args)
+            return pipe.execute()
+
+    try:
+        return send()
+    except NoScriptError:  # a restarted or other Redis: none of them ran
+        client.script_load(script)
+        return send()
+
+
+def _digest(script: str) -> str:
+    """The script's SHA1, by which Redis caches it."""
+    digest = _digests.get(script)
+    if digest is None:
+        digest = _digests[script] = hashlib.sha1(script.encode()).hexdigest()
+    return digest

@@ -28,7 +28,7 @@ from live_progress.exceptions import (
     TooManyTasksFromAddress,
 )
 from live_progress.store import lua, lua_create
-from live_progress.store.client import get_redis, run_script
+from live_progress.store.client import get_redis, run_script, run_scripts
 from live_progress.store.keys import EVENTS_PREFIX as EVENTS_PREFIX
 from live_progress.store.keys import TASK_PREFIX, active_key, address_key, owner_key
 from live_progress.store.keys import UNFINISHED_KEY as UNFINISHED_KEY
@@ -146,25 +146,10 @@ def create(
     if address_limit is not None:
         fields = {**fields, "address": address}
     pairs = _encode(dict(fields))
-    raw = run_script(
-        lua_create.CREATE,
-        [
-            key(fields["task_id"]),
-            owner_key(fields["owner"]),
-            address_key(address or ""),
-            UNFINISHED_KEY,
-            active_key(fields["owner"]),
-            history_key(),
-        ],
-        conf.PROGRESS_SNAPSHOT_TTL,
-        "" if limit is None else limit,
-        fields["created"],
-        KEY_PREFIX,
-        "1" if indexed else "0",
-        "" if address_limit is None else address_limit,
-        "" if queued_limit is None else queued_limit,
-        *pairs,
+    keys, args = _create_call(
+        fields, pairs, indexed=indexed, limits=(limit, address_limit, queued_limit), address=address
     )
+    raw = run_script(lua_create.CREATE, keys, *args)
     if raw == [-1]:
         raise TaskExists(f"task {fields['task_id']} already exists")
     if raw[0] == -2:
@@ -179,6 +164,48 @@ def create(
     if raw[1] >= 0:
         stored["queue_position"] = int(raw[1])
     return stored
+
+
+def create_parts(parts: list[dict[str, Any]]) -> None:
+    """Record a group's subtasks (see `new_snapshot`, each with its `parent`) in one round
+    trip, as `create(fields, indexed=False)` would one by one: kept out of the indexes and
+    the history, since their group counts. Raises TaskExists when an id exists."""
+    calls = [_create_call(fields, _encode(fields), indexed=False) for fields in parts]
+    for fields, raw in zip(parts, run_scripts(lua_create.CREATE, calls), strict=True):
+        if raw == [-1]:
+            raise TaskExists(f"task {fields['task_id']} already exists")
+
+
+def _create_call(
+    fields: dict[str, Any],
+    pairs: list[str],
+    *,
+    indexed: bool,
+    limits: tuple[int | None, int | None, int | None] = (None, None, None),
+    address: str | None = None,
+) -> tuple[list[str], list[str | int | float]]:
+    """CREATE's keys and arguments for a task; `limits`: its owner's, its address's and
+    everyone's (None for none)."""
+    limit, address_limit, queued_limit = ("" if value is None else value for value in limits)
+    keys = [
+        key(fields["task_id"]),
+        owner_key(fields["owner"]),
+        address_key(address or ""),
+        UNFINISHED_KEY,
+        active_key(fields["owner"]),
+        history_key(),
+    ]
+    args: list[str | int | float] = [
+        conf.PROGRESS_SNAPSHOT_TTL,
+        limit,
+        fields["created"],
+        KEY_PREFIX,
+        "1" if indexed else "0",
+        address_limit,
+        queued_limit,
+        *pairs,
+    ]
+    return keys, args
 
 
 class Written(NamedTuple):

@@ -143,17 +143,18 @@ def _start_group(
         ),
         **limits,
     )
-    for child, subtask in zip(children, subtasks, strict=True):
-        snapshots.create(  # tracked and queued, but only their group counts for the owner
+    snapshots.create_parts(  # tracked and queued, but only their group counts for the owner
+        [
             snapshots.new_snapshot(
                 task_id=child["task_id"],
                 name=child["name"],
                 owner=owner,
                 parent=task_id,
                 queue=_queue(subtask),
-            ),
-            indexed=False,
-        )
+            )
+            for child, subtask in zip(children, subtasks, strict=True)
+        ]
+    )
     if body is not None:
         callback = body.clone()
         callback.set(task_id=task_id, headers=headers(callback.options, Tracking(callback=True)))
