@@ -5,8 +5,10 @@ project's). A round sends N no-op tasks in a loop and waits until every result r
 SUCCESS: bare Celery's send (bench/bare.py's settings, an app of its own here) against
 `services.start(..., limited=True)`, once with a new owner per call and once with one
 owner for all of them (the caps lifted through the environment, see bench/stack.py).
-Also: the loop's own µs per call, and Redis commands per task (INFO's counter over the
-round, less this process's own polling).
+Also: the loop's own µs per call, Redis commands per task (INFO's counter over the
+round, less this process's own polling), and the CPU each task cost in the sender's loop,
+the worker (its main and pool processes) and Redis: what tracking adds, wherever it runs,
+free of the scheduling noise that moves the rates from round to round.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
 import redis
 from celery import Celery
 
@@ -48,6 +51,10 @@ class Rounds:
     call: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
     call_cpu: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
     commands: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    # CPU µs per task: the send loop, the worker, Redis
+    cpu: dict[str, list[tuple[float, float, float]]] = field(
+        default_factory=lambda: {k: [] for k in KINDS}
+    )
     top: dict[str, dict[str, float]] = field(default_factory=dict)  # per task, last round
 
 
@@ -55,6 +62,19 @@ def command_calls(client: redis.Redis) -> dict[str, int]:
     """INFO commandstats: calls per command so far."""
     stats = client.info("commandstats")
     return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+def worker_cpu(pid: int) -> float:
+    """CPU seconds (user and system) of a worker's main process and its pool so far."""
+    main = psutil.Process(pid)
+    times = [process.cpu_times() for process in (main, *main.children(recursive=True))]
+    return sum(t.user + t.system for t in times)
+
+
+def redis_cpu(client: redis.Redis) -> float:
+    """CPU seconds of the Redis server so far (its own INFO)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def sender(kind: str) -> Any:
@@ -80,24 +100,31 @@ def sender(kind: str) -> Any:
 
 
 def one_round(
-    kind: str, send: Any, count: int, client: redis.Redis, top: dict[str, float]
-) -> tuple[float, ...]:
-    """tasks/s, µs per call, CPU µs per call, Redis commands per task, for `count` tasks;
-    `top` gets the commands per task by command."""
+    kind: str, send: Any, count: int, client: redis.Redis, top: dict[str, float], worker: int
+) -> tuple[Any, ...]:
+    """tasks/s, µs per call, CPU µs per call, Redis commands per task, and CPU µs per task
+    (send loop, worker, Redis) for `count` tasks; `top` gets the commands per task by
+    command."""
     calls = command_calls(client)
     before = int(client.info("stats")["total_commands_processed"])
+    worker_before, redis_before = worker_cpu(worker), redis_cpu(client)
     cpu, started = time.process_time(), time.perf_counter()
     ids = [send() for _ in range(count)]
     sent, cpu = time.perf_counter() - started, time.process_time() - cpu
     polls = wait_done(client, ids, timeout=120 + count * 0.05, pause=0.01)
     seconds = time.perf_counter() - started
+    spent = (
+        1e6 * cpu / count,
+        1e6 * (worker_cpu(worker) - worker_before) / count,
+        1e6 * (redis_cpu(client) - redis_before) / count,
+    )
     commands = int(client.info("stats")["total_commands_processed"]) - before - polls - 1
     calls_after = command_calls(client)
     top.clear()
     top.update({name: (n - calls.get(name, 0)) / count for name, n in calls_after.items()})
     top["mget"] = top.get("mget", 0.0) - polls / count
     top["info"] = 0.0
-    return count / seconds, 1e6 * sent / count, 1e6 * cpu / count, commands / count
+    return count / seconds, 1e6 * sent / count, 1e6 * cpu / count, commands / count, spent
 
 
 def run(*, bare: Any, project: Any, count: int, rounds: int) -> Rounds:
@@ -112,11 +139,17 @@ def run(*, bare: Any, project: Any, count: int, rounds: int) -> Rounds:
             for kind in KINDS[index % 3 :] + KINDS[: index % 3]:
                 top = out.top.setdefault(kind, {})
                 size = count if index else min(50, count)
-                figures = one_round(kind, senders[kind], size, client, top)
+                worker = (bare if kind == "bare" else project).pid
+                figures = one_round(kind, senders[kind], size, client, top, worker)
                 if index:
-                    for store, value in zip(
-                        (out.rate, out.call, out.call_cpu, out.commands), figures, strict=True
-                    ):
+                    stores: tuple[dict[str, list[Any]], ...] = (
+                        out.rate,
+                        out.call,
+                        out.call_cpu,
+                        out.commands,
+                        out.cpu,
+                    )
+                    for store, value in zip(stores, figures, strict=True):
                         store[kind].append(value)
     finally:
         client.close()
@@ -124,7 +157,8 @@ def run(*, bare: Any, project: Any, count: int, rounds: int) -> Rounds:
 
 
 def rows(done: Rounds, *, count: int) -> list[Row]:
-    """Rates, ratios to bare (median of the rounds' ratios), µs per call, commands per task."""
+    """Rates, ratios to bare (median of the rounds' ratios), µs per call, commands and CPU
+    per task."""
     med = statistics.median
     out = []
     for kind in KINDS:
@@ -157,6 +191,32 @@ def rows(done: Rounds, *, count: int) -> list[Row]:
                 ),
             ),
         ]
+    parts = {
+        kind: [statistics.median(p) for p in zip(*done.cpu[kind], strict=True)] for kind in KINDS
+    }
+    for kind in KINDS:
+        loop, worker, redis_ = parts[kind]
+        out.append(
+            Row(
+                f"e2e CPU per task {kind}",
+                loop + worker + redis_,
+                "µs/task",
+                f"send loop {loop:.0f} + worker {worker:.0f} (main and pool) + Redis "
+                f"{redis_:.0f}, medians of rounds",
+            )
+        )
+    for kind in ("owners", "one-owner"):
+        extra = [t - b for t, b in zip(parts[kind], parts["bare"], strict=True)]
+        out.append(
+            Row(
+                f"e2e CPU bare / tracked ({kind})",
+                sum(parts["bare"]) / sum(parts[kind]),
+                "x",
+                f"tracking adds {sum(extra):.0f} µs of CPU per task: send loop {extra[0]:+.0f}, "
+                f"worker {extra[1]:+.0f}, Redis {extra[2]:+.0f}; where the CPU is the limit "
+                "(as on this machine), tracked/bare throughput tends to this ratio",
+            )
+        )
     for kind in ("owners", "one-owner"):
         ratios = [t / b for t, b in zip(done.rate[kind], done.rate["bare"], strict=True)]
         calls = [t / b for t, b in zip(done.call[kind], done.call["bare"], strict=True)]

@@ -180,7 +180,8 @@ def site_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtualenv (no system site-packages) with step 1: the wheel and Daphne."""
+    """A fresh virtualenv (no system site-packages) with step 1: the wheel (its hiredis
+    extra) and Daphne."""
     path = tmp_path_factory.mktemp("venv") / "venv"
     run([sys.executable, "-m", "venv", str(path)])
     MARKS["pip install"] = time.monotonic()
@@ -191,7 +192,7 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
             "pip",
             "install",
             "--disable-pip-version-check",
-            str(wheel),
+            f"{wheel}[hiredis]",
             "daphne",
         ],
         env=clean_env(path),
