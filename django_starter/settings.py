@@ -318,7 +318,7 @@ PROGRESS_LIVE_FIELDS = "diagnostics.live.live_fields"
 PROGRESS_PAGE_TITLE = "Django Starter"
 # Finished tasks are kept in the history (TaskRun) this many days; then
 # `manage.py purge_task_history` deletes them.
-PROGRESS_HISTORY_DAYS = env.float("PROGRESS_HISTORY_DAYS", default=1)
+PROGRESS_HISTORY_DAYS = env.float("PROGRESS_HISTORY_DAYS", default=30)
 PROGRESS_PAGE_SIZE = env.int("PROGRESS_PAGE_SIZE", default=20)
 
 FLOWER_PORT = env.int("FLOWER_PORT", default=8054)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,8 +11,11 @@ from tests.support.processes import BIN, ROOT, free_port
 
 
 def run(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """A project command with exactly these CELERY_* variables (no .env, no caller's)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
+    """A project command with exactly these DJANGO_*, CELERY_* and PROGRESS_* variables (no
+    .env, no caller's)."""
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "PROGRESS_"))
+    }
     base["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"  # nothing needs to answer
     return subprocess.run(
         argv, cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60
@@ -23,6 +27,26 @@ def setting(name: str, **env: str) -> str:
     result = run(sys.executable, "manage.py", "shell", "-c", code, **env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
+
+
+# The project's own choices, not defaults restated: its tasks, its live fields, its name.
+CHOSEN = {"PROGRESS_TASKS", "PROGRESS_LIVE_FIELDS", "PROGRESS_PAGE_TITLE", "REDIS_URL"}
+
+
+def test_the_progress_settings_read_from_the_environment_default_to_the_apps_own() -> None:
+    """One value per setting: the project reads each from the environment, and with none set
+    it is the app's default, the one the docs give (a changed default showed up nowhere)."""
+    code = (
+        "import json; from django.conf import settings; from live_progress.conf import DEFAULTS; "
+        "print(json.dumps({n: [getattr(settings, n), d] for n, d in DEFAULTS.items() "
+        "if hasattr(settings, n)}))"
+    )
+    result = run(sys.executable, "manage.py", "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    pairs = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(pairs) >= 10, pairs  # the project does set most of them
+    differ = {name: pair for name, pair in pairs.items() if pair[0] != pair[1]}
+    assert set(differ) <= CHOSEN, differ  # [the project's, the app's]
 
 
 def test_time_limits_default_to_ten_and_eleven_minutes_with_the_visibility_above() -> None:
