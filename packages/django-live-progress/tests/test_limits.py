@@ -10,10 +10,14 @@ from typing import Any
 
 import pytest
 import redis
+from celery import group
+from testproject.tasks import count
 
 from live_progress.exceptions import QueueFull, TaskEnded, TooManyTasks, TooManyTasksFromAddress
 from live_progress.store import client, counts, snapshots
 from live_progress.store.counts import WAITED_BUCKETS
+from live_progress.store.keys import active_key, owner_key, queued_key
+from live_progress.web import services
 
 
 def new_owner() -> str:
@@ -174,3 +178,35 @@ def test_a_groups_parts_are_created_in_one_round_trip_whatever_their_number(
             assert redis_client.zscore(snapshots.UNFINISHED_KEY, part["task_id"]) is None
     assert trips == {2: 1, 50: 1}
     counting.close()
+
+
+def test_a_group_the_broker_refuses_ends_with_its_parts_and_frees_its_places(
+    redis_client: redis.Redis,
+) -> None:
+    owner, queue = new_owner(), f"refused-{uuid.uuid4().hex}"
+    # A serializer kombu does not have: the real send fails, in the broker's client.
+    parts = [count.s().set(queue=queue, serializer="no-such-serializer") for _ in range(3)]
+    with pytest.raises(Exception, match="no-such-serializer"):
+        services.start(group(parts), owner=owner, limited=True)
+    (group_id,) = [str(i) for i in redis_client.zrange(owner_key(owner), 0, -1)]
+    stored = snapshots.read(task_id=group_id)
+    assert stored is not None and (stored["state"], stored["message"]) == ("FAILURE", "Not queued")
+    for child in snapshots.children_of(stored):
+        part = snapshots.read(task_id=child["task_id"])
+        assert part is not None and part["state"] == "FAILURE", part
+    # Nothing of it waits in a queue or counts as unfinished.
+    assert redis_client.zcard(queued_key(queue)) == 0
+    assert redis_client.zscore(snapshots.UNFINISHED_KEY, group_id) is None
+    assert redis_client.zcard(active_key(owner)) == 0
+
+
+def test_the_unfinished_index_drops_what_expired_without_an_end_when_it_is_read(
+    redis_client: redis.Redis,
+) -> None:
+    owner = new_owner()
+    lost, alive = (snapshots.create(new_task(owner)) for _ in range(2))
+    redis_client.delete(snapshots.key(lost["task_id"]))  # a worker lost, the snapshot expired
+    ids = [stored["task_id"] for stored in snapshots.unfinished(limit=100_000)]
+    assert alive["task_id"] in ids and lost["task_id"] not in ids
+    assert redis_client.zscore(snapshots.UNFINISHED_KEY, lost["task_id"]) is None
+    assert redis_client.zscore(snapshots.UNFINISHED_KEY, alive["task_id"]) is not None

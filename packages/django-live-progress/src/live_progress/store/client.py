@@ -66,18 +66,19 @@ def run_scripts(script: str, calls: list[tuple[list[str], list[str | int | float
     """`run_script` once per (keys, args) of `calls`, all in one round trip (a pipeline)."""
     client = get_redis()
     digest = _digest(script)
-
-    def send() -> list[Any]:
-        with client.pipeline(transaction=False) as pipe:
-            for keys, args in calls:
-                pipe.evalsha(digest, len(keys), *keys, *args)
-            return pipe.execute()
-
-    try:
-        return send()
-    except NoScriptError:  # a restarted or other Redis: none of them ran
-        client.script_load(script)
-        return send()
+    with client.pipeline(transaction=False) as pipe:
+        for keys, args in calls:
+            pipe.evalsha(digest, len(keys), *keys, *args)
+        answers: list[Any] = pipe.execute(raise_on_error=False)
+    for index, answer in enumerate(answers):
+        if isinstance(answer, NoScriptError):
+            # A restarted Redis. Not necessarily every call: another process's EVAL may
+            # have loaded the script between two of them. Only the refused ones run again.
+            keys, args = calls[index]
+            answers[index] = run_script(script, keys, *args, client=client)
+        elif isinstance(answer, Exception):
+            raise answer
+    return answers
 
 
 def _digest(script: str) -> str:

@@ -69,9 +69,16 @@ def key(task_id: str) -> str:
 
 
 def unfinished(*, limit: int = 1000) -> list[Stored]:
-    """Tasks started through `progress.start` that have not ended, oldest first."""
-    ids = [str(i) for i in get_redis().zrange(UNFINISHED_KEY, 0, limit - 1)]
+    """Tasks started through `progress.start` that have not ended, oldest first.
+
+    The ids among the oldest `limit` whose snapshot expired without an end (a lost
+    worker's) leave the index here, so that it cannot fill up with them where no limit
+    reads it through, and the next call reads further."""
+    redis = get_redis()
+    ids = [str(i) for i in redis.zrange(UNFINISHED_KEY, 0, limit - 1)]
     found = read_many(ids)
+    if gone := [i for i in ids if i not in found]:
+        redis.zrem(UNFINISHED_KEY, *gone)
     return [s for i in ids if (s := found.get(i)) is not None and s["state"] not in TERMINAL_STATES]
 
 

@@ -143,24 +143,27 @@ def _start_group(
         ),
         **limits,
     )
-    snapshots.create_parts(  # tracked and queued, but only their group counts for the owner
-        [
-            snapshots.new_snapshot(
-                task_id=child["task_id"],
-                name=child["name"],
-                owner=owner,
-                parent=task_id,
-                queue=_queue(subtask),
-            )
-            for child, subtask in zip(children, subtasks, strict=True)
-        ]
-    )
+    parts = [
+        snapshots.new_snapshot(
+            task_id=child["task_id"],
+            name=child["name"],
+            owner=owner,
+            parent=task_id,
+            queue=_queue(subtask),
+        )
+        for child, subtask in zip(children, subtasks, strict=True)
+    ]
+    sent: group | chord = group(subtasks)
     if body is not None:
         callback = body.clone()
         callback.set(task_id=task_id, headers=headers(callback.options, Tracking(callback=True)))
-        _send(task_id, lambda: chord(subtasks, callback).apply_async())
-    else:
-        _send(task_id, lambda: group(subtasks).apply_async())
+        sent = chord(subtasks, callback)
+
+    def send() -> None:
+        snapshots.create_parts(parts)  # tracked and queued, but only their group counts
+        sent.apply_async()
+
+    _send(task_id, send, parts=[child["task_id"] for child in children])
     return with_live_fields(stored)
 
 
@@ -173,19 +176,22 @@ def _queue(signature: Signature) -> str:
     return str(route["queue"].name)
 
 
-def _send(task_id: str, send: Any) -> None:
-    """Hand the task to the broker; if it refuses, the snapshot says so (never PENDING)."""
+def _send(task_id: str, send: Any, *, parts: list[str] | None = None) -> None:
+    """Hand the task to the broker; if it refuses, the snapshot says so (never PENDING), and
+    a group's `parts` end too: off their queue's positions."""
     try:
         send()
     except Exception:
-        with contextlib.suppress(Exception):
-            snapshots.record(
-                task_id,
-                state=FAILURE,
-                message="Not queued",
-                error="The broker did not accept the task.",
-                finished_at=snapshots.now_iso(),
-            )
+        for part in [task_id, *(parts or [])]:
+            with contextlib.suppress(Exception):
+                snapshots.change(
+                    part,
+                    parent=None if part == task_id else task_id,
+                    state=FAILURE,
+                    message="Not queued",
+                    error="The broker did not accept the task.",
+                    finished_at=snapshots.now_iso(),
+                )
         raise
 
 
