@@ -1,4 +1,5 @@
-"""The history path in the database: refused records listed and retried, bursts read whole."""
+"""The history path in the database: refused records listed and retried, bursts read whole,
+records on their way at a login given to the user."""
 
 from __future__ import annotations
 
@@ -72,3 +73,19 @@ def test_a_read_after_a_burst_of_starts_finds_the_last_one() -> None:
     finally:  # they would count against everyone's limit in the later tests
         for task_id in ids:
             snapshots.change(task_id, state="REVOKED", message="Cancelled")
+
+
+def test_records_on_their_way_at_a_login_are_written_for_the_user() -> None:
+    """A session's task ended; its records wait in Redis (or in a drainer's batch) while the
+    session logs in and the login's update of the history runs: written afterwards, the
+    rows still go to the user."""
+    session, user = f"session:{uuid.uuid4().hex}", f"user:{uuid.uuid4().int % 10**9}"
+    created = snapshots.create(
+        snapshots.new_snapshot(task_id=str(uuid.uuid4()), name="tests.login", owner=session)
+    )
+    snapshots.record(created["task_id"], state="SUCCESS", finished_at=snapshots.now_iso())
+    snapshots.reassign(old_owner=session, new_owner=user)
+    assert TaskRun.objects.filter(task_id=created["task_id"]).count() == 0  # not written yet
+    while drain.drain():
+        pass
+    assert TaskRun.objects.get(task_id=created["task_id"]).owner == user

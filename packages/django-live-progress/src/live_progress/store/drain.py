@@ -12,6 +12,7 @@ A batch the database refuses for its data is written again row by row, so one ba
 record cannot hold back the others; a record that still fails on its own goes to the
 dead-letter list with the reason (`dead_letters`). A database that is away keeps the
 whole batch waiting. A thread of each worker drains every second; readers drain too.
+Rows written for an owner whose tasks a login has since given to a user follow them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any, Final
 from celery import signals
 from django.db import DataError, IntegrityError, close_old_connections, transaction
 
-from live_progress.store import rows, snapshots
+from live_progress.store import keys, rows, snapshots
 from live_progress.store.client import get_redis, run_script
 
 logger = logging.getLogger(__name__)
@@ -159,9 +160,30 @@ def drain(*, limit: int = DRAIN_BATCH, lease: float = LEASE_SECONDS) -> int:
         pipe.hdel(leases_key, batch)
         pipe.hdel(batches_key, batch)
         pipe.execute()
+    _follow_moves(latest)
     for letter in dead:
         logger.error("history record set aside: %(reason)s: %(record).300s", letter)
     return len(raw)
+
+
+def _follow_moves(records: dict[str, dict[str, Any]]) -> None:
+    """The rows just written for an owner whose tasks were given to another meanwhile (a
+    login while this batch was on its way, whose own update of the history ran before
+    this commit) go to the new owner too."""
+    by_owner: dict[str, list[str]] = {}
+    for task_id, record in records.items():
+        if record.get("owner"):
+            by_owner.setdefault(str(record["owner"]), []).append(task_id)
+    if not by_owner:
+        return
+    try:
+        owners = list(by_owner)
+        moved = get_redis().mget([keys.moved_key(owner) for owner in owners])
+        for old, new in zip(owners, moved, strict=True):
+            if new:
+                rows.reassign(by_owner[old], old_owner=old, new_owner=str(new))
+    except Exception:  # the rows are written; only a login's race is left unmended
+        logger.warning("could not check %d owners for a login", len(by_owner), exc_info=True)
 
 
 def _parse(raw: list[str]) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]]]:

@@ -17,6 +17,9 @@ ADDRESS_PREFIX: Final = "progress:address:"
 UNFINISHED_KEY: Final = "progress:unfinished"
 # One sorted set per queue: the tracked tasks waiting in it, in the order they were sent.
 QUEUED_PREFIX: Final = "progress:queued:"
+# Where an owner's tasks went (a session's, at its login): the new owner, for the history
+# records that still carry the old one.
+MOVED_PREFIX: Final = "progress:moved:"
 # Counters the scripts keep as tasks start and end (see counts.py).
 STARTED_KEY: Final = "progress:metrics:started"
 ENDED_KEY: Final = "progress:metrics:ended"
@@ -41,3 +44,8 @@ def address_key(address: str) -> str:
 def queued_key(queue: str) -> str:
     """The sorted set of the tracked tasks waiting in `queue`, oldest first."""
     return f"{QUEUED_PREFIX}{queue}"
+
+
+def moved_key(owner: str) -> str:
+    """The key naming the owner that `owner`'s tasks were given to, if they were."""
+    return f"{MOVED_PREFIX}{owner}"

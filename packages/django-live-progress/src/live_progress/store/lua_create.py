@@ -87,9 +87,12 @@ return {0, position}
 )
 
 # KEYS[1] the old owner's index, KEYS[2] the new one's, KEYS[3] the old owner's
-# unfinished tasks, KEYS[4] the new one's; ARGV[1] key prefix, ARGV[2] the new owner
-# (JSON), ARGV[3] ttl. Moves the indexes and rewrites the snapshots that still exist.
+# unfinished tasks, KEYS[4] the new one's, KEYS[5] where the old owner's tasks went;
+# ARGV[1] key prefix, ARGV[2] the new owner (JSON), ARGV[3] ttl. Moves the indexes,
+# rewrites the snapshots that still exist, and says where they went (for the history's
+# records that still carry the old owner: drain.py).
 REASSIGN = """
+redis.call('SET', KEYS[5], cjson.decode(ARGV[2]), 'EX', ARGV[3])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local moved = {}
 for i = 1, #ids, 2 do

@@ -137,3 +137,8 @@ def _update(updates: list[tuple[str, dict[str, Any]]]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+
+
+def reassign(task_ids: list[str], *, old_owner: str, new_owner: str) -> None:
+    """Give these rows, where `old_owner` still holds them, to `new_owner`."""
+    TaskRun.objects.filter(task_id__in=task_ids, owner=old_owner).update(owner=new_owner)

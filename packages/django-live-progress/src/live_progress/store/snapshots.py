@@ -30,7 +30,7 @@ from live_progress.exceptions import (
 from live_progress.store import lua, lua_create
 from live_progress.store.client import get_redis, run_script, run_scripts
 from live_progress.store.keys import EVENTS_PREFIX as EVENTS_PREFIX
-from live_progress.store.keys import TASK_PREFIX, active_key, address_key, owner_key
+from live_progress.store.keys import TASK_PREFIX, active_key, address_key, moved_key, owner_key
 from live_progress.store.keys import UNFINISHED_KEY as UNFINISHED_KEY
 from live_progress.store.lua import PUBLISHED_FIELDS as PUBLISHED_FIELDS
 from live_progress.store.snapshot import (
@@ -316,7 +316,13 @@ def reassign(*, old_owner: str, new_owner: str) -> list[str]:
     """Give every task of `old_owner` that Redis still holds to `new_owner` (a login)."""
     moved = run_script(
         lua_create.REASSIGN,
-        [owner_key(old_owner), owner_key(new_owner), active_key(old_owner), active_key(new_owner)],
+        [
+            owner_key(old_owner),
+            owner_key(new_owner),
+            active_key(old_owner),
+            active_key(new_owner),
+            moved_key(old_owner),
+        ],
         KEY_PREFIX,
         json.dumps(new_owner),
         conf.PROGRESS_SNAPSHOT_TTL,
