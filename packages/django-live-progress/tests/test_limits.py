@@ -104,6 +104,18 @@ def test_a_login_brings_the_sessions_unfinished_tasks_under_the_users_limit() ->
     assert snapshots.create(new_task(session), limit=2)["state"] == "PENDING"
 
 
+def test_a_login_gives_the_user_a_groups_parts_too() -> None:
+    session, user = new_owner(), f"user:{uuid.uuid4().int % 10**9}"
+    parts = [str(uuid.uuid4()) for _ in range(2)]
+    children = [{"task_id": part, "state": "PENDING", "current": 0, "total": 100} for part in parts]
+    group_id = snapshots.create(new_task(session, children=children))["task_id"]
+    snapshots.create_parts([{**new_task(session, parent=group_id), "task_id": p} for p in parts])
+    snapshots.reassign(old_owner=session, new_owner=user)
+    for task_id in (group_id, *parts):
+        stored = snapshots.read(task_id=task_id)
+        assert stored is not None and stored["owner"] == user, stored
+
+
 def test_starts_ends_and_waits_are_counted_in_the_step_that_writes_them() -> None:
     name = f"testproject.tasks.counted_{uuid.uuid4().hex[:8]}"
     before = counts.read()

@@ -98,6 +98,15 @@ local moved = {}
 for i = 1, #ids, 2 do
   if redis.call('EXISTS', ARGV[1] .. ids[i]) == 1 then
     redis.call('HSET', ARGV[1] .. ids[i], 'owner', ARGV[2])
+    -- A group's parts too: each may be read on its own.
+    local children = redis.call('HGET', ARGV[1] .. ids[i], 'children')
+    if children and children ~= 'null' then
+      for _, child in ipairs(cjson.decode(children)) do
+        if redis.call('EXISTS', ARGV[1] .. child.task_id) == 1 then
+          redis.call('HSET', ARGV[1] .. child.task_id, 'owner', ARGV[2])
+        end
+      end
+    end
   end
   redis.call('ZADD', KEYS[2], ids[i + 1], ids[i])
   table.insert(moved, ids[i])
