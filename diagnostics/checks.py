@@ -21,7 +21,7 @@ from celery import current_app
 from django.conf import settings
 
 from live_progress.registry import discover_tasks
-from live_progress.store import drain, snapshots
+from live_progress.store import drain, indexes, snapshots
 from live_progress.store.workers import worker_details
 
 from . import fixes
@@ -311,7 +311,7 @@ def check_database(backlog: dict[str, int | None] | None = None) -> Check:
 
 def check_tasks() -> Check:
     """Unfinished tasks, and the running ones with no progress for STALLED_AFTER_SECONDS."""
-    tasks = snapshots.unfinished()
+    tasks = indexes.unfinished()
     now = datetime.now(UTC)
     stalled = [(t, s) for t in tasks if (s := stalled_for(t, now)) is not None]
     stalled.sort(key=lambda pair: pair[1])  # the freshest first: the one still to look at

@@ -129,11 +129,11 @@ def _cancel_leftover_tasks(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "worker" not in request.fixturenames:
         return
-    from live_progress.store import snapshots
+    from live_progress.store import indexes
     from live_progress.web import services
 
     with contextlib.suppress(Exception):  # a fault test may have left Redis away
-        for stored in snapshots.unfinished():
+        for stored in indexes.unfinished():
             services.cancel(task_id=stored["task_id"], owner=None, is_staff=True)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from live_progress.exceptions import TaskEnded, TaskExists, TaskUnknown, TooManyTasks
-from live_progress.store import snapshots
+from live_progress.store import indexes, snapshots
 from live_progress.store.client import get_redis
 from live_progress.store.snapshot import is_valid_task_id, percent_of, public
 from tests.support.expected import LIVE_SNAPSHOT_FIELDS, TIMESTAMP_PATTERN
@@ -197,20 +197,20 @@ def test_parallel_creates_cannot_pass_the_limit_together() -> None:
 def test_reassign_gives_the_old_owners_tasks_and_their_slots_to_the_new_one() -> None:
     session, user = a_new_owner(), f"user:{uuid.uuid4().hex}"
     ids = {create_task(owner=session, limit=2) for _ in range(2)}
-    assert set(snapshots.reassign(old_owner=session, new_owner=user)) == ids
+    assert set(indexes.reassign(old_owner=session, new_owner=user)) == ids
     for task_id in ids:
         assert snapshots.read(task_id=task_id)["owner"] == user  # type: ignore[index]
     with pytest.raises(TooManyTasks):  # the user now holds both unfinished tasks
         create_task(owner=user, limit=2)
     create_task(owner=session, limit=1)  # and the session none
-    assert snapshots.reassign(old_owner=a_new_owner(), new_owner=user) == []
+    assert indexes.reassign(old_owner=a_new_owner(), new_owner=user) == []
 
 
 def test_reassign_does_not_recreate_an_expired_snapshot() -> None:
     session, user = a_new_owner(), a_new_owner()
     kept, expired = create_task(owner=session), create_task(owner=session)
     get_redis().delete(snapshots.key(expired))
-    snapshots.reassign(old_owner=session, new_owner=user)
+    indexes.reassign(old_owner=session, new_owner=user)
     assert snapshots.read(task_id=expired) is None
     assert snapshots.read(task_id=kept)["owner"] == user  # type: ignore[index]
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from live_progress.models import TaskRun
-from live_progress.store import drain, history, snapshots
+from live_progress.store import drain, history, indexes, snapshots
 from live_progress.store.client import get_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,7 +84,7 @@ def test_records_on_their_way_at_a_login_are_written_for_the_user() -> None:
         snapshots.new_snapshot(task_id=str(uuid.uuid4()), name="tests.login", owner=session)
     )
     snapshots.record(created["task_id"], state="SUCCESS", finished_at=snapshots.now_iso())
-    snapshots.reassign(old_owner=session, new_owner=user)
+    indexes.reassign(old_owner=session, new_owner=user)
     assert TaskRun.objects.filter(task_id=created["task_id"]).count() == 0  # not written yet
     while drain.drain():
         pass

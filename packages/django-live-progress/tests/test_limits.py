@@ -14,7 +14,7 @@ from celery import group
 from testproject.tasks import count
 
 from live_progress.exceptions import QueueFull, TaskEnded, TooManyTasks, TooManyTasksFromAddress
-from live_progress.store import client, counts, snapshots
+from live_progress.store import client, counts, indexes, snapshots
 from live_progress.store.counts import WAITED_BUCKETS
 from live_progress.store.keys import active_key, owner_key, queued_key
 from live_progress.web import services
@@ -88,7 +88,7 @@ def test_everyones_limit_counts_tasks_not_group_parts() -> None:
     owner = new_owner()
     group = snapshots.create(new_task(owner))
     snapshots.create_parts([new_task(owner, parent=group["task_id"]) for _ in range(3)])
-    unfinished = len(snapshots.unfinished(limit=100_000))
+    unfinished = len(indexes.unfinished(limit=100_000))
     with pytest.raises(QueueFull):
         snapshots.create(new_task(owner), queued_limit=unfinished)
     assert snapshots.create(new_task(owner), queued_limit=unfinished + 1)["state"] == "PENDING"
@@ -98,7 +98,7 @@ def test_a_login_brings_the_sessions_unfinished_tasks_under_the_users_limit() ->
     session, user = new_owner(), f"user:{uuid.uuid4().int % 10**9}"
     snapshots.create(new_task(session), limit=2)
     snapshots.create(new_task(user), limit=2)
-    snapshots.reassign(old_owner=session, new_owner=user)
+    indexes.reassign(old_owner=session, new_owner=user)
     with pytest.raises(TooManyTasks):
         snapshots.create(new_task(user), limit=2)
     assert snapshots.create(new_task(session), limit=2)["state"] == "PENDING"
@@ -110,7 +110,7 @@ def test_a_login_gives_the_user_a_groups_parts_too() -> None:
     children = [{"task_id": part, "state": "PENDING", "current": 0, "total": 100} for part in parts]
     group_id = snapshots.create(new_task(session, children=children))["task_id"]
     snapshots.create_parts([{**new_task(session, parent=group_id), "task_id": p} for p in parts])
-    snapshots.reassign(old_owner=session, new_owner=user)
+    indexes.reassign(old_owner=session, new_owner=user)
     for task_id in (group_id, *parts):
         stored = snapshots.read(task_id=task_id)
         assert stored is not None and stored["owner"] == user, stored
@@ -178,18 +178,20 @@ def test_a_groups_parts_are_created_in_one_round_trip_whatever_their_number(
     monkeypatch.setattr(client, "_client_pid", os.getpid())
     owner = new_owner()
     trips = {}
-    for size in (2, 50):
-        group = snapshots.create(new_task(owner))
-        parts = [new_task(owner, parent=group["task_id"], queue="celery") for _ in range(size)]
-        before = CountingConnection.sends
-        snapshots.create_parts(parts)
-        trips[size] = CountingConnection.sends - before
-        for part in parts:  # each as `create(indexed=False)` makes it: out of the indexes
-            stored = snapshots.read(task_id=part["task_id"])
-            assert stored is not None and stored["parent"] == group["task_id"]
-            assert redis_client.zscore(snapshots.UNFINISHED_KEY, part["task_id"]) is None
+    try:
+        for size in (2, 50):
+            parent = snapshots.create(new_task(owner))["task_id"]
+            parts = [new_task(owner, parent=parent) for _ in range(size)]
+            before = CountingConnection.sends
+            snapshots.create_parts(parts)
+            trips[size] = CountingConnection.sends - before
+            for part in parts:  # each as `create(indexed=False)` makes it: out of the indexes
+                stored = snapshots.read(task_id=part["task_id"])
+                assert stored is not None and stored["parent"] == parent
+                assert redis_client.zscore(snapshots.UNFINISHED_KEY, part["task_id"]) is None
+    finally:
+        counting.close()
     assert trips == {2: 1, 50: 1}
-    counting.close()
 
 
 def test_a_group_the_broker_refuses_ends_with_its_parts_and_frees_its_places(
@@ -218,7 +220,7 @@ def test_the_unfinished_index_drops_what_expired_without_an_end_when_it_is_read(
     owner = new_owner()
     lost, alive = (snapshots.create(new_task(owner)) for _ in range(2))
     redis_client.delete(snapshots.key(lost["task_id"]))  # a worker lost, the snapshot expired
-    ids = [stored["task_id"] for stored in snapshots.unfinished(limit=100_000)]
+    ids = [stored["task_id"] for stored in indexes.unfinished(limit=100_000)]
     assert alive["task_id"] in ids and lost["task_id"] not in ids
     assert redis_client.zscore(snapshots.UNFINISHED_KEY, lost["task_id"]) is None
     assert redis_client.zscore(snapshots.UNFINISHED_KEY, alive["task_id"]) is not None

@@ -92,7 +92,6 @@ return {0, position}
 # rewrites the snapshots that still exist, and says where they went (for the history's
 # records that still carry the old owner: drain.py).
 REASSIGN = """
-redis.call('SET', KEYS[5], cjson.decode(ARGV[2]), 'EX', ARGV[3])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local moved = {}
 for i = 1, #ids, 2 do
@@ -121,5 +120,6 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('DEL', KEYS[3])
   redis.call('EXPIRE', KEYS[4], ARGV[3])
 end
+redis.call('SET', KEYS[5], cjson.decode(ARGV[2]), 'EX', ARGV[3])
 return moved
 """

@@ -30,12 +30,11 @@ from live_progress.exceptions import (
 from live_progress.store import lua, lua_create
 from live_progress.store.client import get_redis, run_script, run_scripts
 from live_progress.store.keys import EVENTS_PREFIX as EVENTS_PREFIX
-from live_progress.store.keys import TASK_PREFIX, active_key, address_key, moved_key, owner_key
+from live_progress.store.keys import TASK_PREFIX, active_key, address_key, owner_key
 from live_progress.store.keys import UNFINISHED_KEY as UNFINISHED_KEY
 from live_progress.store.lua import PUBLISHED_FIELDS as PUBLISHED_FIELDS
 from live_progress.store.snapshot import (
     PENDING,
-    TERMINAL_STATES,
     Child,
     Stored,
     percent_of,
@@ -66,20 +65,6 @@ def history_key() -> str:
 def key(task_id: str) -> str:
     """The Redis key of a task's snapshot."""
     return f"{KEY_PREFIX}{task_id}"
-
-
-def unfinished(*, limit: int = 1000) -> list[Stored]:
-    """Tasks started through `progress.start` that have not ended, oldest first.
-
-    The ids among the oldest `limit` whose snapshot expired without an end (a lost
-    worker's) leave the index here, so that it cannot fill up with them where no limit
-    reads it through, and the next call reads further."""
-    redis = get_redis()
-    ids = [str(i) for i in redis.zrange(UNFINISHED_KEY, 0, limit - 1)]
-    found = read_many(ids)
-    if gone := [i for i in ids if i not in found]:
-        redis.zrem(UNFINISHED_KEY, *gone)
-    return [s for i in ids if (s := found.get(i)) is not None and s["state"] not in TERMINAL_STATES]
 
 
 def now_iso() -> str:
@@ -310,24 +295,6 @@ def seq_of(*, task_id: str) -> int | None:
     """The task's current `seq` (one cheap read), or None when the id is unknown."""
     seq = get_redis().hget(key(task_id), "seq")
     return int(cast(str, seq)) if seq is not None else None
-
-
-def reassign(*, old_owner: str, new_owner: str) -> list[str]:
-    """Give every task of `old_owner` that Redis still holds to `new_owner` (a login)."""
-    moved = run_script(
-        lua_create.REASSIGN,
-        [
-            owner_key(old_owner),
-            owner_key(new_owner),
-            active_key(old_owner),
-            active_key(new_owner),
-            moved_key(old_owner),
-        ],
-        KEY_PREFIX,
-        json.dumps(new_owner),
-        conf.PROGRESS_SNAPSHOT_TTL,
-    )
-    return [str(task_id) for task_id in moved]
 
 
 def children_of(stored: Stored) -> list[Child]:

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 
-from live_progress.store import history, snapshots
+from live_progress.store import history, indexes
 from live_progress.store.snapshot import Stored
 
 SESSION_OWNER_KEY = "progress_owner"
@@ -58,5 +58,5 @@ def on_login(sender: Any, request: HttpRequest, user: AbstractBaseUser, **_: Any
     if not token:
         return
     old, new = f"session:{token}", f"user:{user.pk}"
-    snapshots.reassign(old_owner=old, new_owner=new)
+    indexes.reassign(old_owner=old, new_owner=new)
     history.reassign(old_owner=old, new_owner=new)
