@@ -165,26 +165,36 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        argv = [
-            redis_server_binary(),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "yes" if self.appendonly else "no",
-            "--dir",
-            str(self.dir),
-            "--daemonize",
-            "no",
-        ]
-        self.proc = Proc(f"redis-{self.port}", argv, env=dict(os.environ), log_dir=self.dir)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        wait_for(client.ping, timeout=10, what=f"redis-server on port {self.port}")
-        client.close()
-        return self
+        """Start it and wait until it answers. Another process may bind the free port first
+        (two test processes starting at once, say), and its Redis would answer for this one:
+        then this one exits, and starts again on a new port."""
+        for _ in range(5):
+            argv = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
+            argv += ["--save", "", "--appendonly", "yes" if self.appendonly else "no"]
+            argv += ["--dir", str(self.dir), "--daemonize", "no"]
+            self.proc = Proc(f"redis-{self.port}", argv, env=dict(os.environ), log_dir=self.dir)
+            client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+            try:
+                wait_for(self._answers(client), timeout=10, what=f"redis-server on {self.port}")
+                return self
+            except ProcessExited:
+                self.proc.stop()
+                self.port = free_port()
+            finally:
+                client.close()
+        raise RuntimeError("redis-server found no port that stayed free, in 5 tries")
+
+    def _answers(self, client: redis.Redis) -> Callable[[], bool]:
+        """Whether this server, not another process's, answers on the port."""
+        proc = self.proc
+        assert proc is not None
+
+        def answers() -> bool:
+            if not proc.alive():
+                raise ProcessExited(f"redis-server exited:\n{proc.log()[-2000:]}")
+            return int(client.info("server")["process_id"]) == proc.pid
+
+        return answers
 
     def stop(self) -> None:
         if self.proc is not None:

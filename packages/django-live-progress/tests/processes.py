@@ -7,6 +7,7 @@ it (or kill it) and show the log when something goes wrong.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -135,26 +136,36 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        argv = [
-            redis_server_binary(),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.log_dir),
-        ]
-        self.proc = Proc(f"redis-{self.port}", argv, env=dict(os.environ), log_dir=self.log_dir)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        try:
-            wait_for(client.ping, timeout=15, what=f"redis-server on port {self.port}")
-        finally:
-            client.close()
-        return self
+        """Start it and wait until it answers. Another process may bind the free port first,
+        and its Redis would answer for this one: then this one exits, and starts again on
+        a new port."""
+        for _ in range(5):
+            argv = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
+            argv += ["--save", "", "--appendonly", "no", "--dir", str(self.log_dir)]
+            proc = Proc(f"redis-{self.port}", argv, env=dict(os.environ), log_dir=self.log_dir)
+            self.proc = proc
+            client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+            try:
+                up = wait_for(
+                    functools.partial(self._state, proc, client),
+                    timeout=15,
+                    what=f"redis-server on {self.port}",
+                )
+            finally:
+                client.close()
+            if up == "up":
+                return self
+            proc.stop()
+            self.port = free_port()
+        raise RuntimeError("redis-server found no port that stayed free, in 5 tries")
+
+    @staticmethod
+    def _state(proc: Proc, client: redis.Redis) -> str | None:
+        """'up' once this server, not another process's, answers on its port; 'exited' when
+        it could not bind it."""
+        if not proc.alive():
+            return "exited"
+        return "up" if int(client.info("server")["process_id"]) == proc.popen.pid else None
 
     def stop(self) -> None:
         if self.proc is not None:
