@@ -32,9 +32,12 @@ _redis_server: RedisServer | None = None
 
 def pytest_configure(config: pytest.Config) -> None:
     global _redis_server
-    if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         # pytest-xdist's controller runs no test: each worker process makes its own Redis
         # and settings (an environment set here would reach them before their conftest).
+        # Asked of the config, not of PYTEST_XDIST_WORKER: a suite run from inside a test
+        # (the generated project's) inherits that variable, and its controller would give
+        # every worker its one Redis.
         return
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
