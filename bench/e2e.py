@@ -26,6 +26,7 @@ from celery import Celery
 from django_starter.celery import app as celery_app
 from live_progress.web import services
 
+from .servers import cpu_seconds
 from .table import Row
 from .throughput import bare_config, wait_consuming, wait_done
 
@@ -66,9 +67,8 @@ def command_calls(client: redis.Redis) -> dict[str, int]:
 
 def worker_cpu(pid: int) -> float:
     """CPU seconds (user and system) of a worker's main process and its pool so far."""
-    main = psutil.Process(pid)
-    times = [process.cpu_times() for process in (main, *main.children(recursive=True))]
-    return sum(t.user + t.system for t in times)
+    pool = [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    return cpu_seconds([pid, *pool])
 
 
 def redis_cpu(client: redis.Redis) -> float:
